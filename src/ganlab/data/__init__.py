@@ -1,0 +1,82 @@
+"""Datasets, registered by name: each factory returns an in-memory :class:`Dataset`.
+
+Factories take ``path`` (``data.path`` of the config, may be ``None``) and ``seed`` plus their own
+keyword arguments (``data.args``). Examples are kept as one float tensor in the model's scale
+(images in [-1, 1]); :meth:`Dataset.to_data_scale` maps generated examples back to the data's own
+scale (MNIST: [0, 1] intensities; toy points: coordinates as they are).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+from ..registry import ConfigError, Registry
+
+DATASETS = Registry("dataset")
+
+
+@dataclass
+class Dataset:
+    examples: Tensor  # (N, ...) float32, model scale
+    labels: Optional[Tensor] = None  # (N,) int64 class labels, where the data has them
+    kind: str = "image"  # "image" (N, C, H, W) or "points" (N, D)
+    to_data_scale: Callable[[Tensor], Tensor] = field(default=lambda x: x)
+    info: dict = field(default_factory=dict)  # e.g. toy mixtures: modes and std
+    name: str = ""
+
+    def __len__(self) -> int:
+        return self.examples.shape[0]
+
+    @property
+    def example_shape(self) -> tuple:
+        return tuple(self.examples.shape[1:])
+
+
+class BatchSampler:
+    """Random minibatches without replacement, epoch after epoch (last partial batch dropped).
+
+    Its whole state is the RNG state at the start of the current epoch plus the position in that
+    epoch's permutation, so a resumed run draws exactly the batches the uninterrupted run draws.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        if batch_size > n:
+            raise ConfigError(f"data.batch_size: {batch_size} is larger than the dataset ({n} examples)")
+        self.n, self.batch_size = n, batch_size
+        self.gen = torch.Generator().manual_seed(seed)
+        self._new_epoch()
+
+    def _new_epoch(self):
+        self.epoch_state = self.gen.get_state()
+        self.perm = torch.randperm(self.n, generator=self.gen)
+        self.pos = 0
+
+    def next_indices(self) -> Tensor:
+        if self.pos + self.batch_size > self.n:
+            self._new_epoch()
+        idx = self.perm[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict:
+        return {"epoch_state": self.epoch_state.clone(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["epoch_state"])
+        self._new_epoch()
+        self.pos = int(state["pos"])
+
+
+def load_dataset(name: str, path: Optional[str] = None, args: dict | None = None,
+                 seed: int = 0) -> Dataset:
+    ds = DATASETS.build(name, args, where="data", path=path, seed=seed)
+    ds.name = name
+    return ds
+
+
+from . import mnist, toy  # noqa: E402,F401  (register the datasets)
+
+__all__ = ["DATASETS", "Dataset", "BatchSampler", "load_dataset"]

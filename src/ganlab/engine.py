@@ -1,0 +1,406 @@
+"""The GAN game: one engine that trains any generator/discriminator pair with any loss.
+
+The training step contract (what :meth:`Game.play` does each iteration):
+
+1. ``n_critic`` discriminator steps. Each draws a real batch and a noise batch, generates a fake
+   batch without building G's graph (so it is detached), scores both with D and minimises
+   ``loss.discriminator(real_scores, fake_scores)`` plus every regularizer's ``d_penalty``; G's
+   parameters have ``requires_grad`` off. After the optimizer step, ``after_d_step`` hooks run
+   (e.g. WGAN's weight clipping).
+2. One generator step: a fresh noise batch, ``loss.generator(real_scores, fake_scores)`` plus every
+   ``g_penalty``, with D's parameters' ``requires_grad`` off; then ``after_g_step`` hooks.
+
+Losses stay on the device between log points (no host sync per step); every ``log_every``
+iterations they are fetched at once, checked for non-finite values, appended to the history and
+written to ``metrics.jsonl`` and TensorBoard (interval means). Every ``sample_every`` iterations a
+grid (or scatter plot) of samples from a fixed noise batch is written; every ``checkpoint_every``
+iterations, and at the end of ``play``, an atomic checkpoint holding everything exact resume needs.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .config import OptimizerConfig, RunConfig, to_plain
+from .data import BatchSampler, Dataset, load_dataset
+from .init import apply_init
+from .losses import LossPair, get_loss
+from .models import MODELS
+from .noise import LATENTS
+from .regularizers import Regularizer, StepBatch, build_regularizers
+from .registry import ConfigError
+from .tracking import Tracker
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; training stopped with the last good checkpoint kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device: unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name!r} asked for, but torch sees no CUDA device")
+    return dev
+
+
+def make_optimizer(params, cfg: OptimizerConfig, device: torch.device) -> torch.optim.Optimizer:
+    impl = {}
+    if cfg.implementation == "fused" or (cfg.implementation == "auto" and device.type == "cuda"):
+        impl = {"fused": True}
+    elif cfg.implementation in ("foreach", "auto"):
+        impl = {"foreach": True}
+    elif cfg.implementation == "for-loop":
+        impl = {"foreach": False}
+    params = list(params)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas),
+                                weight_decay=cfg.weight_decay, **impl)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas),
+                                 weight_decay=cfg.weight_decay, **impl)
+    impl.pop("fused", None)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **impl)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.betas[0],
+                               weight_decay=cfg.weight_decay, **impl)
+    raise ConfigError(f"optim.name: unknown optimizer {cfg.name!r}")
+
+
+def set_requires_grad(model: nn.Module, flag: bool) -> None:
+    for p in model.parameters():
+        p.requires_grad_(flag)
+
+
+class History(dict):
+    """Per-iteration series (``d_loss``, ``g_loss``, penalties), each a list of floats."""
+
+    def __repr__(self):
+        parts = [f"{k}: {len(v)} values, last {v[-1]:.4g}" for k, v in self.items() if v]
+        return f"History({'; '.join(parts)})"
+
+
+class Game:
+    """A GAN training run: two networks, data, a loss, optimizers and everything to resume.
+
+    Notebook use::
+
+        game = Game(G, D, images, latent_dim=96, loss="lsgan", lr_g=1e-3, lr_d=1e-3)
+        history = game.play(2000)        # returns the loss history so far
+        game.save("game.pt"); game.load("game.pt")
+        imgs = game.sample(16)
+
+    ``data`` is a :class:`ganlab.data.Dataset` or a tensor of examples in the model's scale.
+    With ``run_dir`` the game writes metrics, TensorBoard events, samples and checkpoints there.
+    """
+
+    def __init__(self, G: nn.Module, D: nn.Module, data, *, latent_dim: int,
+                 latent_dist: str = "normal", loss: str | LossPair = "nonsaturating",
+                 loss_args: dict | None = None, regularizers: list[Regularizer] | tuple = (),
+                 batch_size: int = 128, n_critic: int = 1,
+                 lr_g: float = 2e-4, lr_d: float = 2e-4, betas=(0.5, 0.999),
+                 optim_g: OptimizerConfig | None = None, optim_d: OptimizerConfig | None = None,
+                 seed: int = 0, device: str | torch.device = "cpu", run_dir: str | Path | None = None,
+                 log_every: int = 50, sample_every: int = 500, checkpoint_every: int = 1000,
+                 num_samples: int = 64, compile: bool = False, channels_last: bool = False,
+                 progress: Optional[bool] = None, config: RunConfig | None = None):
+        self.device = torch.device(device) if not isinstance(device, torch.device) else device
+        self.data = data if isinstance(data, Dataset) else Dataset(
+            examples=torch.as_tensor(data, dtype=torch.float32),
+            kind="image" if torch.as_tensor(data).dim() == 4 else "points")
+        self.config = config
+        self.seed = seed
+        ckpt.seed_everything(seed)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.channels_last = channels_last and self.data.kind == "image"
+        self.examples = self.data.examples.to(self.device)
+        if self.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+            self.examples = self.examples.contiguous(memory_format=torch.channels_last)
+        self._G_fwd = torch.compile(self.G) if compile else self.G
+        self._D_fwd = torch.compile(self.D) if compile else self.D
+        self.loss = get_loss(loss) if isinstance(loss, str) else loss
+        self.regularizers = list(regularizers) or (
+            build_regularizers(self.loss, loss_args or {}, []) if isinstance(loss, str) else [])
+        self.latent_dim, self.latent_dist = latent_dim, latent_dist
+        self._sample_noise = LATENTS.get(latent_dist, "latent.dist")
+        self.batch_size, self.n_critic = batch_size, n_critic
+        og = optim_g or OptimizerConfig(lr=lr_g, betas=tuple(betas))
+        od = optim_d or OptimizerConfig(lr=lr_d, betas=tuple(betas))
+        self.opt_g = make_optimizer(self.G.parameters(), og, self.device)
+        self.opt_d = make_optimizer(self.D.parameters(), od, self.device)
+        self.sampler = BatchSampler(len(self.data), batch_size, seed + 1)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(seed + 2)
+        fixed_gen = torch.Generator(device=self.device).manual_seed(seed + 3)
+        self.fixed_noise = self._sample_noise(num_samples, latent_dim, generator=fixed_gen,
+                                              device=self.device)
+        self.iteration = 0
+        self.history = History(d_loss=[], g_loss=[])
+        self._pending: list[dict] = []
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.tracker = Tracker(self.run_dir)
+        self.log_every, self.sample_every = log_every, sample_every
+        self.checkpoint_every = checkpoint_every
+        self.progress = progress
+        self.last_checkpoint: Optional[Path] = None
+        self.train_seconds = 0.0
+
+    # --- construction from a config ----------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig, run_dir: str | Path | None = None,
+                    dataset: Dataset | None = None) -> "Game":
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        device = resolve_device(cfg.train.device)
+        ckpt.seed_everything(cfg.seed)
+        data = dataset or load_dataset(cfg.data.name, cfg.data.path, cfg.data.args, seed=cfg.seed)
+        G = build_model(cfg.model.generator, "model.generator", latent_dim=cfg.latent.dim)
+        D = build_model(cfg.model.discriminator, "model.discriminator")
+        apply_init(G, cfg.model.init)
+        apply_init(D, cfg.model.init)
+        pair = get_loss(cfg.loss.name)
+        regs = build_regularizers(pair, cfg.loss.args, cfg.regularizers)
+        t = cfg.train
+        return cls(G, D, data, latent_dim=cfg.latent.dim, latent_dist=cfg.latent.dist, loss=pair,
+                   regularizers=regs, batch_size=cfg.data.batch_size, n_critic=t.n_critic,
+                   optim_g=cfg.optim.g, optim_d=cfg.optim.d, seed=cfg.seed, device=device,
+                   run_dir=run_dir, log_every=t.log_every, sample_every=t.sample_every,
+                   checkpoint_every=t.checkpoint_every, num_samples=t.num_samples,
+                   compile=t.compile, channels_last=cfg.model.channels_last, progress=t.progress,
+                   config=cfg)
+
+    # --- the training step -------------------------------------------------------------------
+
+    def noise(self, n: int) -> torch.Tensor:
+        return self._sample_noise(n, self.latent_dim, generator=self.noise_gen, device=self.device)
+
+    def real_batch(self) -> torch.Tensor:
+        idx = self.sampler.next_indices().to(self.device, non_blocking=True)
+        return self.examples.index_select(0, idx)
+
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        return self._D_fwd(x)
+
+    def d_step(self) -> dict:
+        real = self.real_batch()
+        with torch.no_grad():
+            fake = self._G_fwd(self.noise(self.batch_size))
+        real_scores, fake_scores = self.critic(real), self.critic(fake)
+        loss = self.loss.discriminator(real_scores, fake_scores)
+        out = {}
+        batch = StepBatch(real, fake, real_scores, fake_scores, self.critic, self.iteration)
+        for reg in self.regularizers:
+            pen = reg.d_penalty(batch)
+            if pen is not None:
+                out[reg.name] = pen.detach()
+                loss = loss + pen
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        for reg in self.regularizers:
+            reg.after_d_step(self)
+        out["d_loss"] = loss.detach()
+        return out
+
+    def g_step(self) -> dict:
+        fake = self._G_fwd(self.noise(self.batch_size))
+        fake_scores = self.critic(fake)
+        loss = self.loss.generator(None, fake_scores)
+        out = {}
+        batch = StepBatch(None, fake, None, fake_scores, self.critic, self.iteration)
+        for reg in self.regularizers:
+            pen = reg.g_penalty(batch)
+            if pen is not None:
+                out[reg.name] = pen.detach()
+                loss = loss + pen
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        for reg in self.regularizers:
+            reg.after_g_step(self)
+        out["g_loss"] = loss.detach()
+        return out
+
+    def train_step(self) -> dict:
+        """One iteration: ``n_critic`` D steps then one G step; returns device scalars."""
+        self.G.train()
+        self.D.train()
+        set_requires_grad(self.G, False)
+        set_requires_grad(self.D, True)
+        for _ in range(self.n_critic):
+            d_out = self.d_step()
+        set_requires_grad(self.D, False)
+        set_requires_grad(self.G, True)
+        g_out = self.g_step()
+        set_requires_grad(self.D, True)
+        return {**d_out, **g_out}
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def play(self, num_iter: int) -> History:
+        """Train for ``num_iter`` more iterations; returns the whole loss history."""
+        end = self.iteration + int(num_iter)
+        bar = self._progress_bar(num_iter)
+        t0 = time.perf_counter()
+        try:
+            while self.iteration < end:
+                self._pending.append(self.train_step())
+                self.iteration += 1
+                it = self.iteration
+                if it % self.log_every == 0 or it == end:
+                    self._flush()
+                    if bar is not None:
+                        bar.update(it - (end - int(num_iter)) - bar.n)
+                        bar.set_postfix(d=f"{self.history['d_loss'][-1]:.3f}",
+                                        g=f"{self.history['g_loss'][-1]:.3f}")
+                if self.run_dir and it % self.sample_every == 0:
+                    self.write_samples()
+                if self.run_dir and it % self.checkpoint_every == 0:
+                    self._flush()
+                    self.save_checkpoint()
+            self._flush()
+        finally:
+            self.train_seconds += time.perf_counter() - t0
+            if bar is not None:
+                bar.close()
+        if self.run_dir:
+            if self.iteration % self.sample_every:
+                self.write_samples()
+            self.save_checkpoint()
+            from .viz import save_loss_plot
+            save_loss_plot(self.history, self.run_dir / "loss.png")
+            self.tracker.flush()
+        return self.history
+
+    def _progress_bar(self, total: int):
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        if not show or total < 1:
+            return None
+        from tqdm.auto import tqdm
+        return tqdm(total=total, desc="training", unit="it", dynamic_ncols=True)
+
+    def _flush(self) -> None:
+        """Fetch pending device scalars at once, check them, extend the history, log means."""
+        if not self._pending:
+            return
+        first = self.iteration - len(self._pending) + 1
+        keys = list(self._pending[0])
+        stacked = torch.stack([torch.stack([p[k].float() for k in keys]) for p in self._pending])
+        values = stacked.cpu().tolist()
+        self._pending.clear()
+        for i, row in enumerate(values):
+            for k, v in zip(keys, row):
+                if not math.isfinite(v):
+                    last = (f"; the last good checkpoint is {self.last_checkpoint}"
+                            if self.last_checkpoint else "; no checkpoint was written yet")
+                    raise NonFiniteLossError(
+                        f"iteration {first + i}: {k} is {v}; training stopped{last}")
+        for k, col in zip(keys, zip(*values)):
+            self.history.setdefault(k, []).extend(col)
+        means = {k: sum(col) / len(col) for k, col in zip(keys, zip(*values))}
+        means["seconds"] = self.train_seconds
+        self.tracker.log(self.iteration, means)
+
+    # --- outputs -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n: int | None = None, noise: torch.Tensor | None = None,
+               data_scale: bool = False) -> torch.Tensor:
+        """Generate ``n`` examples (or from ``noise``) with G in eval mode; RNG of training untouched."""
+        if noise is None:
+            gen = torch.Generator(device=self.device).manual_seed(self.seed + 4 + self.iteration)
+            noise = self._sample_noise(n, self.latent_dim, generator=gen, device=self.device)
+        was = self.G.training
+        self.G.eval()
+        try:
+            out = torch.cat([self.G(chunk) for chunk in noise.split(1024)])
+        finally:
+            self.G.train(was)
+        out = out.float().contiguous()
+        return self.data.to_data_scale(out) if data_scale else out
+
+    def write_samples(self) -> Path:
+        from .viz import save_grid, save_scatter
+        x = self.sample(noise=self.fixed_noise)
+        path = self.run_dir / "samples" / f"iter_{self.iteration:07d}.png"
+        if self.data.kind == "image":
+            grid = save_grid(x, path)
+            self.tracker.image("samples", torch.from_numpy(grid).permute(2, 0, 1),
+                               self.iteration)
+        else:
+            save_scatter(x, path, self.data.info.get("modes"), f"iteration {self.iteration}")
+            from .metrics.modes import mode_metrics
+            if "modes" in self.data.info:
+                m = mode_metrics(x, self.data.info["modes"], self.data.info["std"])
+                m.pop("counts")
+                self.tracker.log(self.iteration, m, kind="eval")
+        return path
+
+    # --- state -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        return {
+            "format": ckpt.FORMAT,
+            "config": to_plain(self.config) if self.config is not None else None,
+            "iteration": self.iteration,
+            "train_seconds": self.train_seconds,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "rng": {**ckpt.capture_rng(), "noise": self.noise_gen.get_state(),
+                    "sampler": self.sampler.state_dict()},
+            "fixed_noise": self.fixed_noise.cpu(),
+            "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history.items()},
+        }
+
+    def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ckpt.CheckpointError(
+                f"{source}: does not fit these models/optimizers: {str(exc).splitlines()[0]}"
+            ) from None
+        self.iteration = int(state["iteration"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        ckpt.restore_rng(state["rng"])
+        self.noise_gen.set_state(state["rng"]["noise"])
+        self.sampler.load_state_dict(state["rng"]["sampler"])
+        self.fixed_noise = state["fixed_noise"].to(self.device)
+        self.history = History({k: v.tolist() for k, v in state["history"].items()})
+
+    def save(self, path: str | Path) -> Path:
+        self._flush()
+        return ckpt.atomic_save(self.state_dict(), path)
+
+    def load(self, path: str | Path) -> "Game":
+        self.load_state_dict(ckpt.safe_load(path, map_location=self.device), str(path))
+        return self
+
+    def save_checkpoint(self) -> Path:
+        self.last_checkpoint = self.save(self.run_dir / "checkpoints" / "latest.pt")
+        return self.last_checkpoint
+
+
+def build_model(comp, where: str, **extra) -> nn.Module:
+    try:
+        return MODELS.build(comp.name, comp.args, where=where, **extra)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}.args: {exc}") from None

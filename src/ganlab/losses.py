@@ -1,0 +1,156 @@
+"""Adversarial losses as pure functions.
+
+Every function here has the same signature, ``loss(real_scores, fake_scores) -> scalar tensor``,
+where the scores are the discriminator's raw outputs (logits, not probabilities) on a batch of real
+and a batch of generated examples. Generator losses accept ``real_scores`` for uniformity (the
+relativistic losses need it) and may ignore it; ``None`` is allowed where it is unused. Losses are
+means over the batch (and over any extra score dimensions).
+
+A :class:`LossPair` couples a discriminator loss with a generator loss under one registered name,
+plus the regularizers that belong to the method (WGAN's weight clipping, WGAN-GP's gradient
+penalty); see :mod:`ganlab.regularizers`.
+
+All sigmoid-cross-entropy terms are written with ``softplus``, which is the numerically stable form:
+``-log(sigmoid(x)) = softplus(-x)`` and ``-log(1 - sigmoid(x)) = softplus(x)``, exact for any finite
+logit (no ``log(0)`` for confident discriminators).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .registry import Registry
+
+LossFn = Callable[[Optional[Tensor], Tensor], Tensor]
+
+
+# --- the original GAN (Goodfellow et al. 2014, "Generative Adversarial Nets", eq. 1) -------------
+
+def bce_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """Discriminator loss of the original GAN: ``-E[log D(x)] - E[log(1 - D(G(z)))]``.
+
+    Goodfellow et al. 2014, eq. 1, negated to be minimised; binary cross-entropy on logits with
+    target 1 for real and 0 for fake (the CS231N form: the sum of the two batch means).
+    """
+    return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
+
+
+def minimax_generator_loss(real_scores: Optional[Tensor], fake_scores: Tensor) -> Tensor:
+    """Saturating (zero-sum) generator loss: ``E[log(1 - D(G(z)))]``, minimised.
+
+    Goodfellow et al. 2014, eq. 1. Its gradient vanishes when D confidently rejects the fakes, which
+    is why section 3 of the paper recommends the non-saturating form instead.
+    """
+    return -F.softplus(fake_scores).mean()
+
+
+def nonsaturating_generator_loss(real_scores: Optional[Tensor], fake_scores: Tensor) -> Tensor:
+    """Non-saturating generator loss: ``-E[log D(G(z))]``.
+
+    Goodfellow et al. 2014, section 3 ("maximize log D(G(z))"); the CS231N generator loss.
+    """
+    return F.softplus(-fake_scores).mean()
+
+
+def half_bce_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``-1/2 E[ln D(x)] - 1/2 E[ln(1 - D(G(z)))]``: the 1/2-weighted form of the Goethe assignment.
+
+    Goodfellow 2016, "NIPS 2016 Tutorial: Generative Adversarial Networks", eq. 8 (J^(D)).
+    """
+    return 0.5 * bce_discriminator_loss(real_scores, fake_scores)
+
+
+def half_nonsaturating_generator_loss(real_scores: Optional[Tensor], fake_scores: Tensor) -> Tensor:
+    """``-1/2 E[ln D(G(z))]``: the non-saturating J^(G) of Goodfellow 2016, eq. 13."""
+    return 0.5 * nonsaturating_generator_loss(real_scores, fake_scores)
+
+
+# --- least squares GAN (Mao et al. 2017, "Least Squares Generative Adversarial Networks") ---------
+
+def lsgan_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """LSGAN discriminator loss, Mao et al. 2017 eq. 9 with a=0, b=1:
+    ``1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]`` on raw scores."""
+    return 0.5 * (real_scores - 1).pow(2).mean() + 0.5 * fake_scores.pow(2).mean()
+
+
+def lsgan_generator_loss(real_scores: Optional[Tensor], fake_scores: Tensor) -> Tensor:
+    """LSGAN generator loss, Mao et al. 2017 eq. 9 with c=1: ``1/2 E[(D(G(z)) - 1)^2]``."""
+    return 0.5 * (fake_scores - 1).pow(2).mean()
+
+
+# --- Wasserstein GAN (Arjovsky et al. 2017; Gulrajani et al. 2017) --------------------------------
+
+def wasserstein_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """Critic loss of WGAN, Arjovsky et al. 2017, Algorithm 1: ``E[D(G(z))] - E[D(x)]``.
+
+    Only meaningful with a Lipschitz constraint on D: weight clipping (WGAN) or the gradient
+    penalty (WGAN-GP, Gulrajani et al. 2017, Algorithm 1); the ``wgan`` and ``wgan-gp`` loss names
+    attach them.
+    """
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(real_scores: Optional[Tensor], fake_scores: Tensor) -> Tensor:
+    """Generator loss of WGAN, Arjovsky et al. 2017, Algorithm 1: ``-E[D(G(z))]``."""
+    return -fake_scores.mean()
+
+
+# --- hinge loss (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018) --------------------------
+
+def hinge_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """Hinge discriminator loss, Lim & Ye 2017 / Miyato et al. 2018 eq. 16:
+    ``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``."""
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+def hinge_generator_loss(real_scores: Optional[Tensor], fake_scores: Tensor) -> Tensor:
+    """Hinge generator loss, Miyato et al. 2018 eq. 17: ``-E[D(G(z))]``."""
+    return -fake_scores.mean()
+
+
+# --- named pairs ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LossPair:
+    """A discriminator loss, a generator loss and the regularizers the method needs.
+
+    ``regularizers`` maps a regularizer name (see :data:`ganlab.regularizers.REGULARIZERS`) to its
+    default arguments; a config may override them.
+    """
+
+    discriminator: LossFn
+    generator: LossFn
+    doc: str
+    regularizers: dict = field(default_factory=dict)
+
+
+LOSSES = Registry("loss")
+LOSSES.register("minimax", LossPair(bce_discriminator_loss, minimax_generator_loss,
+                                    "original saturating GAN (Goodfellow et al. 2014)"))
+LOSSES.register("nonsaturating", LossPair(bce_discriminator_loss, nonsaturating_generator_loss,
+                                          "non-saturating GAN, BCE on logits (CS231N)"))
+LOSSES.register("nonsaturating-half", LossPair(
+    half_bce_discriminator_loss, half_nonsaturating_generator_loss,
+    "1/2-weighted non-saturating GAN (Goethe assignment; Goodfellow 2016)"))
+LOSSES.register("lsgan", LossPair(lsgan_discriminator_loss, lsgan_generator_loss,
+                                  "least squares GAN, eq. 9 of Mao et al. 2017"))
+LOSSES.register("wgan", LossPair(
+    wasserstein_discriminator_loss, wasserstein_generator_loss,
+    "Wasserstein GAN with weight clipping (Arjovsky et al. 2017)",
+    regularizers={"weight-clip": {"clip": 0.01}}))
+LOSSES.register("wgan-gp", LossPair(
+    wasserstein_discriminator_loss, wasserstein_generator_loss,
+    "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017)",
+    regularizers={"gradient-penalty": {"weight": 10.0, "target": 1.0}}))
+LOSSES.register("hinge", LossPair(hinge_discriminator_loss, hinge_generator_loss,
+                                  "hinge loss (Lim & Ye 2017; Miyato et al. 2018)"))
+
+
+def get_loss(name: str, where: str = "loss.name") -> LossPair:
+    return LOSSES.get(name, where)
+
+
+__all__ = [n for n in dir() if n.endswith("_loss")] + ["LossPair", "LOSSES", "get_loss"]

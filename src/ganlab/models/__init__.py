@@ -1,0 +1,18 @@
+"""Generators and discriminators: plain ``nn.Module``s registered by name.
+
+Every generator takes ``latent_dim`` as its first argument (the engine passes ``latent.dim``) and
+maps a ``(N, latent_dim)`` batch to examples shaped like the data (``(N, C, H, W)`` images or
+``(N, D)`` points). Every discriminator maps a batch of examples to raw scores of shape ``(N,)``.
+"""
+from ..registry import Registry
+
+MODELS = Registry("model")
+
+from . import cs231n, goethe, toy  # noqa: E402,F401  (register the models)
+
+
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["MODELS", "count_params"]

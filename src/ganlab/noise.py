@@ -1,0 +1,30 @@
+"""Latent samplers: functions ``(n, dim, generator, device) -> Tensor`` looked up by name."""
+from __future__ import annotations
+
+import torch
+
+from .registry import Registry
+
+LATENTS = Registry("latent distribution")
+
+
+@LATENTS.register("uniform")
+def uniform_pm1(n: int, dim: int, generator: torch.Generator | None = None, device="cpu"):
+    """Uniform on (-1, 1): CS231N's ``sample_noise``."""
+    return torch.rand(n, dim, generator=generator, device=device).mul_(2).sub_(1)
+
+
+@LATENTS.register("normal")
+def normal(n: int, dim: int, generator: torch.Generator | None = None, device="cpu"):
+    """Standard normal N(0, 1): the DCGAN / Goethe assignment choice."""
+    return torch.randn(n, dim, generator=generator, device=device)
+
+
+@LATENTS.register("uniform01")
+def uniform01(n: int, dim: int, generator: torch.Generator | None = None, device="cpu"):
+    """Uniform on [0, 1): the Tetris emulator's noise."""
+    return torch.rand(n, dim, generator=generator, device=device)
+
+
+def sample_latent(dist: str, n: int, dim: int, generator=None, device="cpu") -> torch.Tensor:
+    return LATENTS.get(dist, "latent.dist")(n, dim, generator=generator, device=device)

@@ -1,0 +1,75 @@
+"""Runs on disk: a self-describing run directory around a :class:`~ganlab.engine.Game`.
+
+Layout: ``config.yaml`` (the resolved config), ``metrics.jsonl``, ``tb/`` (TensorBoard events),
+``samples/iter_*.png``, ``loss.png``, ``checkpoints/latest.pt``.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .checkpoint import CheckpointError
+from .config import RunConfig, load_config
+from .engine import Game
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    return Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def write_config(cfg: RunConfig, run_dir: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return path
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    run_dir = Path(run_dir)
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir}: not a ganlab run directory (no config.yaml)")
+    return load_config(path)
+
+
+def start(cfg: RunConfig, run_dir: Optional[str | Path] = None) -> Game:
+    """Create the run directory and a fresh game (not yet trained)."""
+    run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
+    if (run_dir / "checkpoints" / "latest.pt").exists():
+        raise CheckpointError(f"{run_dir}: already holds a run; use `ganlab resume {run_dir}` "
+                              "or choose another --out")
+    write_config(cfg, run_dir)
+    return Game.from_config(cfg, run_dir)
+
+
+def open_run(run_dir: str | Path, overrides: list[str] | None = None) -> Game:
+    """A game restored from a run directory's latest checkpoint."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    if overrides:
+        cfg = load_config(cfg.to_dict(), overrides)
+        write_config(cfg, run_dir)
+    game = Game.from_config(cfg, run_dir)
+    latest = run_dir / "checkpoints" / "latest.pt"
+    if latest.exists():
+        game.load(latest)
+        game.last_checkpoint = latest
+    return game
+
+
+def train(cfg: RunConfig, run_dir: Optional[str | Path] = None) -> Game:
+    game = start(cfg, run_dir)
+    game.play(cfg.train.iterations)
+    return game
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Game:
+    """Continue a run to its configured ``train.iterations`` (overrides may raise it)."""
+    game = open_run(run_dir, overrides)
+    remaining = game.config.train.iterations - game.iteration
+    if remaining > 0:
+        game.play(remaining)
+    return game

@@ -1,0 +1,38 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _small_threads():
+    torch.set_num_threads(1)
+    yield
+
+
+def write_idx(path, array: np.ndarray, gz: bool = False):
+    """Write ``array`` (uint8) in LeCun's IDX format."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    data = header + array.tobytes()
+    if gz:
+        data = gzip.compress(data)
+        path = path.with_name(path.name + ".gz")
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    """A tiny MNIST in the IDX layout torchvision writes (MNIST/raw/...): 40 train, 10 test."""
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "mnist" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", 40), ("t10k", 10)):
+        x = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        y = rng.integers(0, 10, size=(n,), dtype=np.uint8)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", x, gz=(prefix == "t10k"))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
+    return tmp_path / "mnist"

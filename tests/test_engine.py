@@ -1,0 +1,267 @@
+import math
+
+import pytest
+import torch
+
+from ganlab import Game, NonFiniteLossError
+from ganlab.checkpoint import CheckpointError, atomic_save, safe_load
+from ganlab.losses import LossPair, bce_discriminator_loss, nonsaturating_generator_loss
+from ganlab.regularizers import GradientPenalty, Regularizer, StepBatch, WeightClip
+from ganlab.run import open_run, resume, train
+from ganlab.tracking import read_jsonl
+
+from helpers import tiny_config
+
+
+def weights(game):
+    return {**{f"G.{k}": v for k, v in game.G.state_dict().items()},
+            **{f"D.{k}": v for k, v in game.D.state_dict().items()}}
+
+
+def assert_bitwise_equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_play_returns_history_and_notebook_api():
+    game = Game.from_config(tiny_config())
+    h = game.play(12)
+    assert len(h["d_loss"]) == 12 and len(h["g_loss"]) == 12
+    h = game.play(3)  # continues
+    assert len(h["d_loss"]) == 15 and game.iteration == 15
+    assert all(math.isfinite(v) for v in h["d_loss"] + h["g_loss"])
+    assert game.sample(7).shape == (7, 2)
+
+
+def test_training_changes_both_networks_and_d_learns():
+    cfg = tiny_config("train.iterations=0")
+    game = Game.from_config(cfg)
+    g0, d0 = [p.clone() for p in game.G.parameters()], [p.clone() for p in game.D.parameters()]
+    game.play(30)
+    assert any(not torch.equal(a, b) for a, b in zip(g0, game.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, game.D.parameters()))
+
+
+def test_resume_is_bitwise_identical(tmp_path):
+    full = train(tiny_config("train.iterations=20"), tmp_path / "full")
+    part = train(tiny_config("train.iterations=10"), tmp_path / "part")
+    assert part.iteration == 10
+    resumed = resume(tmp_path / "part", ["train.iterations=20"])
+    assert resumed.iteration == 20
+    assert_bitwise_equal(weights(full), weights(resumed))
+    assert resumed.history["d_loss"] == full.history["d_loss"]
+    assert_bitwise_equal({"o": resumed.opt_g.state_dict()["state"][0]["exp_avg"]},
+                         {"o": full.opt_g.state_dict()["state"][0]["exp_avg"]})
+
+
+def test_resume_after_kill_is_bitwise_identical(tmp_path):
+    """A real SIGKILL mid-run: resume from whatever checkpoint survived, compare to a clean run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    n = 400
+    args = ["model.generator.args={hidden: 64, layers: 3, batchnorm: true}",
+            f"train.iterations={n}", "train.checkpoint_every=20", "train.log_every=10"]
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "ganlab", "train", "ring8", "--out", str(run)]
+    for a in ["model.discriminator.args={hidden: 16, layers: 2}", "data.args={n: 512}",
+              "data.batch_size=32", "train.sample_every=1000", "train.progress=false",
+              "train.threads=1"] + args:
+        cmd += ["--set", a]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    latest = run / "checkpoints" / "latest.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if latest.exists() and safe_load(latest)["iteration"] >= 60:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    k = safe_load(latest)["iteration"]  # the surviving checkpoint loads cleanly
+    assert 0 < k < n, f"the run was not interrupted mid-way (checkpoint at {k})"
+    resumed = resume(run)
+    assert resumed.iteration == n
+    clean = train(tiny_config(*args, "train.threads=1"), tmp_path / "clean")
+    assert_bitwise_equal(weights(clean), weights(resumed))
+
+
+def test_run_directory_is_self_describing(tmp_path):
+    game = train(tiny_config(), tmp_path / "run")
+    rd = tmp_path / "run"
+    assert (rd / "config.yaml").is_file() and (rd / "loss.png").is_file()
+    assert sorted(p.name for p in (rd / "samples").glob("*.png")) == [
+        "iter_0000010.png", "iter_0000020.png"]
+    rows = [r for r in read_jsonl(rd / "metrics.jsonl") if r["kind"] == "train"]
+    assert [r["iteration"] for r in rows] == [5, 10, 15, 20]
+    # logged values are interval means of the per-iteration history
+    assert rows[1]["d_loss"] == pytest.approx(sum(game.history["d_loss"][5:10]) / 5)
+    state = safe_load(rd / "checkpoints" / "latest.pt")
+    assert state["iteration"] == 20
+    assert {"G", "D", "opt_g", "opt_d", "rng", "history", "config", "fixed_noise"} <= set(state)
+    assert {"torch", "numpy", "python", "noise", "sampler"} <= set(state["rng"])
+
+
+def test_tensorboard_events_read_back(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    cfg = tiny_config("data.name=mnist", "model.generator.name=cs231n-mlp-g",
+                      "model.generator.args={}", "model.discriminator.name=cs231n-mlp-d",
+                      "model.discriminator.args={}", "latent.dim=8", "data.args={}",
+                      "train.num_samples=16", "train.iterations=10")
+    import numpy as np
+    from conftest import write_idx
+    d = tmp_path / "mnist"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    write_idx(d / "train-images-idx3-ubyte", rng.integers(0, 255, (64, 28, 28)))
+    write_idx(d / "train-labels-idx1-ubyte", rng.integers(0, 9, (64,)))
+    from ganlab.config import load_config
+    cfg = load_config(cfg.to_dict(), [f"data.path={d}"])
+    return_game = train(cfg, tmp_path / "run")
+    acc = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"train/d_loss", "train/g_loss"} <= set(tags["scalars"])
+    events = acc.Scalars("train/g_loss")
+    assert [e.step for e in events] == [5, 10]
+    assert events[-1].value == pytest.approx(sum(return_game.history["g_loss"][5:10]) / 5, rel=1e-5)
+    imgs = acc.Images("samples")
+    assert [i.step for i in imgs] == [10] and imgs[0].width > 28 * 4
+
+
+def test_requires_grad_and_detached_fakes_and_n_critic():
+    seen = []
+
+    class Spy(Regularizer):
+        name = "spy"
+
+        def d_penalty(self, b: StepBatch):
+            seen.append(("d", b.iteration, b.fake.requires_grad, b.fake.grad_fn is None,
+                         all(not p.requires_grad for p in game.G.parameters()),
+                         all(p.requires_grad for p in game.D.parameters())))
+
+        def g_penalty(self, b: StepBatch):
+            seen.append(("g", b.iteration, b.fake.requires_grad, None,
+                         all(p.requires_grad for p in game.G.parameters()),
+                         all(not p.requires_grad for p in game.D.parameters())))
+
+    cfg = tiny_config("train.n_critic=3")
+    game = Game.from_config(cfg)
+    game.regularizers.append(Spy())
+    game.play(2)
+    assert [s[0] for s in seen] == ["d", "d", "d", "g"] * 2
+    for kind, _, fake_grad, detached, flag_a, flag_b in seen:
+        if kind == "d":
+            assert fake_grad is False and detached and flag_a and flag_b
+        else:
+            assert fake_grad is True and flag_a and flag_b
+    assert game.sampler.pos == 3 * 2 * 32 % (512 // 32 * 32)  # 3 real batches per iteration
+
+
+def test_separate_learning_rates_and_betas():
+    cfg = tiny_config("optim.g.lr=1e-3", "optim.d.lr=4e-4", "optim.d.betas=[0.0, 0.9]")
+    game = Game.from_config(cfg)
+    assert game.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert game.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4)
+    assert game.opt_g.param_groups[0]["betas"] == (0.5, 0.999)
+    assert game.opt_d.param_groups[0]["betas"] == (0.0, 0.9)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def exploding(real, fake):
+        calls["n"] += 1
+        loss = bce_discriminator_loss(real, fake)
+        return loss * float("nan") if calls["n"] >= 8 else loss
+
+    cfg = tiny_config("train.iterations=20")
+    from ganlab.run import start
+    game = start(cfg, tmp_path / "run")
+    game.loss = LossPair(exploding, nonsaturating_generator_loss, "test")
+    with pytest.raises(NonFiniteLossError, match=r"iteration 8: d_loss is nan"):
+        game.play(20)
+    state = safe_load(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert state["iteration"] == 5
+    assert all(torch.isfinite(v).all() for v in state["G"].values() if v.is_floating_point())
+    g = open_run(tmp_path / "run")
+    assert g.iteration == 5
+
+
+class Payload:
+    """Any class: loading it needs arbitrary pickle code."""
+
+
+def test_weights_only_refuses_pickled_code(tmp_path):
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "ganlab-checkpoint-1", "x": Payload()}, evil)
+    with pytest.raises(CheckpointError, match="refused: it needs arbitrary pickle code"):
+        safe_load(evil)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        safe_load(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"w": torch.zeros(2)}, other)
+    with pytest.raises(CheckpointError, match="not a ganlab checkpoint"):
+        safe_load(other)
+
+
+def test_atomic_save_keeps_previous_file_when_writing_fails(tmp_path):
+    path = tmp_path / "ck.pt"
+    atomic_save({"format": "ganlab-checkpoint-1", "v": torch.ones(3)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_save({"format": "ganlab-checkpoint-1", "v": Unpicklable()}, path)
+    assert torch.equal(safe_load(path)["v"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temporary left behind
+
+
+def test_checkpoint_of_other_models_is_a_clear_error(tmp_path):
+    a = Game.from_config(tiny_config())
+    a.save(tmp_path / "a.pt")
+    b = Game.from_config(tiny_config("model.generator.args={hidden: 8, layers: 2}"))
+    with pytest.raises(CheckpointError, match="does not fit these models"):
+        b.load(tmp_path / "a.pt")
+
+
+def test_gradient_penalty_interpolates_per_example_and_is_exact_for_linear_critic():
+    torch.manual_seed(0)
+    real, fake = torch.randn(6, 1, 4, 4), torch.randn(6, 1, 4, 4)
+    w = torch.randn(16)
+    seen = {}
+
+    def critic(x):
+        seen["x"] = x
+        return x.flatten(1) @ w
+
+    gp = GradientPenalty(weight=10.0, target=1.0)
+    pen = gp.d_penalty(StepBatch(real, fake, None, critic(fake), critic, 0))
+    ratio = (seen["x"] - fake) / (real - fake)  # the interpolation factor, per element
+    assert torch.allclose(ratio, ratio.flatten(1)[:, :1].reshape(6, 1, 1, 1).expand_as(ratio),
+                          atol=1e-4)  # one factor per example ...
+    assert ratio.flatten(1)[:, 0].unique().numel() == 6  # ... drawn independently
+    assert pen.item() == pytest.approx(10 * (w.norm().item() - 1) ** 2, rel=1e-5)
+
+
+def test_weight_clip_bounds_discriminator():
+    game = Game.from_config(tiny_config("loss.name=wgan", "loss.args={weight-clip: {clip: 0.005}}"))
+    assert any(isinstance(r, WeightClip) for r in game.regularizers)
+    game.play(3)
+    assert all(p.abs().max() <= 0.005 for p in game.D.parameters())
+
+
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "nonsaturating-half", "lsgan", "wgan",
+                                  "wgan-gp", "hinge"])
+def test_every_loss_trains(loss):
+    game = Game.from_config(tiny_config(f"loss.name={loss}"))
+    h = game.play(5)
+    assert len(h["g_loss"]) == 5 and all(math.isfinite(v) for v in h["d_loss"])
+    if loss == "wgan-gp":
+        assert len(h["gradient_penalty"]) == 5 and min(h["gradient_penalty"]) >= 0
