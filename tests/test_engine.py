@@ -45,14 +45,27 @@ def test_training_changes_both_networks_and_d_learns():
 
 def test_resume_is_bitwise_identical(tmp_path):
     full = train(tiny_config("train.iterations=20"), tmp_path / "full")
-    part = train(tiny_config("train.iterations=10"), tmp_path / "part")
-    assert part.iteration == 10
-    resumed = resume(tmp_path / "part", ["train.iterations=20"])
+    from ganlab.run import start
+    part = start(tiny_config("train.iterations=20"), tmp_path / "part")
+    part.play(10)  # stop half-way, as a killed run would
+    assert safe_load(tmp_path / "part" / "checkpoints" / "latest.pt")["iteration"] == 10
+    resumed = resume(tmp_path / "part")
     assert resumed.iteration == 20
     assert_bitwise_equal(weights(full), weights(resumed))
     assert resumed.history["d_loss"] == full.history["d_loss"]
     assert_bitwise_equal({"o": resumed.opt_g.state_dict()["state"][0]["exp_avg"]},
                          {"o": full.opt_g.state_dict()["state"][0]["exp_avg"]})
+
+
+def test_extending_a_finished_run(tmp_path):
+    """`resume --set train.iterations=N` trains on from the end; the lr schedule follows the new N."""
+    train(tiny_config("train.iterations=10", "optim.g.decay=none", "optim.d.decay=none"),
+          tmp_path / "r")
+    longer = resume(tmp_path / "r", ["train.iterations=20"])
+    assert longer.iteration == 20 and len(longer.history["g_loss"]) == 20
+    full = train(tiny_config("train.iterations=20", "optim.g.decay=none", "optim.d.decay=none"),
+                 tmp_path / "f")
+    assert_bitwise_equal(weights(full), weights(longer))  # without a schedule: the same run
 
 
 def test_resume_after_kill_is_bitwise_identical(tmp_path):
@@ -265,3 +278,16 @@ def test_every_loss_trains(loss):
     assert len(h["g_loss"]) == 5 and all(math.isfinite(v) for v in h["d_loss"])
     if loss == "wgan-gp":
         assert len(h["gradient_penalty"]) == 5 and min(h["gradient_penalty"]) >= 0
+
+
+def test_linear_lr_decay_is_stateless_and_applied():
+    from ganlab.config import OptimizerConfig
+    from ganlab.engine import decayed_lr
+    c = OptimizerConfig(lr=1.0, decay="linear", decay_start=0.5)
+    assert [decayed_lr(c, i, 10) for i in (0, 5, 6, 8, 10)] == pytest.approx([1, 1, .8, .4, 0])
+    assert decayed_lr(OptimizerConfig(lr=0.3), 9, 10) == 0.3
+    game = Game.from_config(tiny_config("train.iterations=10", "optim.g.decay=linear"))
+    game.play(10)
+    base = game.config.optim.g.lr
+    assert game.opt_g.param_groups[0]["lr"] == pytest.approx(base * 1 / 10)  # set before iter 10
+    assert game.opt_d.param_groups[0]["lr"] == pytest.approx(game.config.optim.d.lr)

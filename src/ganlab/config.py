@@ -58,6 +58,8 @@ class OptimizerConfig:
     betas: tuple = (0.5, 0.999)
     weight_decay: float = 0.0
     implementation: str = "auto"  # auto | foreach | fused | for-loop
+    decay: str = "none"  # none | linear: lr falls linearly to 0 at train.iterations
+    decay_start: float = 0.0  # fraction of train.iterations after which the decay begins
 
 
 @dataclass
@@ -85,6 +87,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the two networks
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
     threads: Optional[int] = None  # torch intra-op threads; None leaves torch's default
+    deterministic: bool = False  # deterministic kernels (bit-exact resume on GPU too; slower)
 
 
 @dataclass
@@ -293,6 +296,10 @@ def validate(cfg: RunConfig) -> None:
         if o.implementation not in ("auto", "foreach", "fused", "for-loop"):
             raise ConfigError(f"optim.{which}.implementation: {o.implementation!r}; valid: "
                               "auto, foreach, fused, for-loop")
+        if o.decay not in ("none", "linear"):
+            raise ConfigError(f"optim.{which}.decay: {o.decay!r}; valid: none, linear")
+        if not 0 <= o.decay_start < 1:
+            raise ConfigError(f"optim.{which}.decay_start: must be in [0, 1), got {o.decay_start}")
         if not o.lr > 0:
             raise ConfigError(f"optim.{which}.lr: must be positive, got {o.lr}")
         if len(o.betas) != 2:

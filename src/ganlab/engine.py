@@ -79,6 +79,16 @@ def make_optimizer(params, cfg: OptimizerConfig, device: torch.device) -> torch.
     raise ConfigError(f"optim.name: unknown optimizer {cfg.name!r}")
 
 
+def decayed_lr(cfg: OptimizerConfig, iteration: int, total: int) -> float:
+    """The learning rate at ``iteration`` under ``cfg.decay`` (stateless, so resume is exact)."""
+    if cfg.decay == "none" or total <= 0:
+        return cfg.lr
+    start = cfg.decay_start * total
+    if iteration <= start:
+        return cfg.lr
+    return cfg.lr * max(0.0, 1.0 - (iteration - start) / (total - start))
+
+
 def set_requires_grad(model: nn.Module, flag: bool) -> None:
     for p in model.parameters():
         p.requires_grad_(flag)
@@ -115,7 +125,8 @@ class Game:
                  seed: int = 0, device: str | torch.device = "cpu", run_dir: str | Path | None = None,
                  log_every: int = 50, sample_every: int = 500, checkpoint_every: int = 1000,
                  num_samples: int = 64, compile: bool = False, channels_last: bool = False,
-                 progress: Optional[bool] = None, config: RunConfig | None = None):
+                 progress: Optional[bool] = None, total_iterations: int = 0,
+                 config: RunConfig | None = None):
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
         self.data = data if isinstance(data, Dataset) else Dataset(
             examples=torch.as_tensor(data, dtype=torch.float32),
@@ -140,6 +151,9 @@ class Game:
         self.batch_size, self.n_critic = batch_size, n_critic
         og = optim_g or OptimizerConfig(lr=lr_g, betas=tuple(betas))
         od = optim_d or OptimizerConfig(lr=lr_d, betas=tuple(betas))
+        self._schedules = [(opt_cfg, which) for opt_cfg, which in ((og, "g"), (od, "d"))
+                           if opt_cfg.decay != "none"]
+        self.total_iterations = total_iterations
         self.opt_g = make_optimizer(self.G.parameters(), og, self.device)
         self.opt_d = make_optimizer(self.D.parameters(), od, self.device)
         self.sampler = BatchSampler(len(self.data), batch_size, seed + 1)
@@ -166,6 +180,11 @@ class Game:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         device = resolve_device(cfg.train.device)
+        if cfg.train.deterministic:
+            import os
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
         ckpt.seed_everything(cfg.seed)
         data = dataset or load_dataset(cfg.data.name, cfg.data.path, cfg.data.args, seed=cfg.seed)
         G = build_model(cfg.model.generator, "model.generator", latent_dim=cfg.latent.dim)
@@ -181,7 +200,7 @@ class Game:
                    run_dir=run_dir, log_every=t.log_every, sample_every=t.sample_every,
                    checkpoint_every=t.checkpoint_every, num_samples=t.num_samples,
                    compile=t.compile, channels_last=cfg.model.channels_last, progress=t.progress,
-                   config=cfg)
+                   total_iterations=t.iterations, config=cfg)
 
     # --- the training step -------------------------------------------------------------------
 
@@ -258,6 +277,10 @@ class Game:
         t0 = time.perf_counter()
         try:
             while self.iteration < end:
+                for opt_cfg, which in self._schedules:
+                    lr = decayed_lr(opt_cfg, self.iteration, self.total_iterations)
+                    for group in (self.opt_g if which == "g" else self.opt_d).param_groups:
+                        group["lr"] = lr
                 self._pending.append(self.train_step())
                 self.iteration += 1
                 it = self.iteration
@@ -389,7 +412,8 @@ class Game:
         return ckpt.atomic_save(self.state_dict(), path)
 
     def load(self, path: str | Path) -> "Game":
-        self.load_state_dict(ckpt.safe_load(path, map_location=self.device), str(path))
+        # RNG states must stay CPU byte tensors; load_state_dict moves the rest to the device
+        self.load_state_dict(ckpt.safe_load(path, map_location="cpu"), str(path))
         return self
 
     def save_checkpoint(self) -> Path:
