@@ -171,6 +171,7 @@ class Game:
         self.progress = progress
         self.last_checkpoint: Optional[Path] = None
         self.train_seconds = 0.0
+        self._play_started: Optional[float] = None
 
     # --- construction from a config ----------------------------------------------------------
 
@@ -274,7 +275,7 @@ class Game:
         """Train for ``num_iter`` more iterations; returns the whole loss history."""
         end = self.iteration + int(num_iter)
         bar = self._progress_bar(num_iter)
-        t0 = time.perf_counter()
+        t0 = self._play_started = time.perf_counter()
         try:
             while self.iteration < end:
                 for opt_cfg, which in self._schedules:
@@ -298,16 +299,23 @@ class Game:
             self._flush()
         finally:
             self.train_seconds += time.perf_counter() - t0
+            self._play_started = None
             if bar is not None:
                 bar.close()
         if self.run_dir:
             if self.iteration % self.sample_every:
                 self.write_samples()
-            self.save_checkpoint()
+            if self.iteration % self.checkpoint_every:
+                self.save_checkpoint()
             from .viz import save_loss_plot
             save_loss_plot(self.history, self.run_dir / "loss.png")
             self.tracker.flush()
         return self.history
+
+    def elapsed(self) -> float:
+        """Training wall time so far, the current ``play`` included."""
+        started = self._play_started
+        return self.train_seconds + (time.perf_counter() - started if started else 0.0)
 
     def _progress_bar(self, total: int):
         show = self.progress if self.progress is not None else sys.stderr.isatty()
@@ -335,7 +343,7 @@ class Game:
         for k, col in zip(keys, zip(*values)):
             self.history.setdefault(k, []).extend(col)
         means = {k: sum(col) / len(col) for k, col in zip(keys, zip(*values))}
-        means["seconds"] = self.train_seconds
+        means["seconds"] = self.elapsed()
         self.tracker.log(self.iteration, means)
 
     # --- outputs -----------------------------------------------------------------------------
@@ -380,7 +388,7 @@ class Game:
             "format": ckpt.FORMAT,
             "config": to_plain(self.config) if self.config is not None else None,
             "iteration": self.iteration,
-            "train_seconds": self.train_seconds,
+            "train_seconds": self.elapsed(),
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": {**ckpt.capture_rng(), "noise": self.noise_gen.get_state(),
