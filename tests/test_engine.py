@@ -286,7 +286,8 @@ def test_linear_lr_decay_is_stateless_and_applied():
     c = OptimizerConfig(lr=1.0, decay="linear", decay_start=0.5)
     assert [decayed_lr(c, i, 10) for i in (0, 5, 6, 8, 10)] == pytest.approx([1, 1, .8, .4, 0])
     assert decayed_lr(OptimizerConfig(lr=0.3), 9, 10) == 0.3
-    game = Game.from_config(tiny_config("train.iterations=10", "optim.g.decay=linear"))
+    game = Game.from_config(tiny_config("train.iterations=10", "optim.g.decay=linear",
+                                        "optim.d.decay=none"))
     game.play(10)
     base = game.config.optim.g.lr
     assert game.opt_g.param_groups[0]["lr"] == pytest.approx(base * 1 / 10)  # set before iter 10
