@@ -132,9 +132,21 @@ class Game:
             examples=torch.as_tensor(data, dtype=torch.float32),
             kind="image" if torch.as_tensor(data).dim() == 4 else "points")
         self.config = config
-        self.seed = seed
         ckpt.seed_everything(seed)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self.num_classes = int(getattr(G, "num_classes", 0) or 0)
+        if self.num_classes and self.data.labels is None:
+            raise ConfigError("model: a conditional generator needs a dataset with labels")
+        self.labels = self.data.labels.to(self.device) if self.data.labels is not None else None
+        self.loss = get_loss(loss) if isinstance(loss, str) else loss
+        self.regularizers = list(regularizers) or (
+            build_regularizers(self.loss, loss_args or {}, []) if isinstance(loss, str) else [])
+        self.latent_dim, self.latent_dist = latent_dim, latent_dist
+        self._sample_noise = LATENTS.get(latent_dist, "latent.dist")
+        self.batch_size, self.n_critic = batch_size, n_critic
+        self.seed = seed
+        for hook in self.regularizers:  # may wrap or copy the models: before optimizers exist
+            hook.setup(self)
         self.channels_last = channels_last and self.data.kind == "image"
         self.examples = self.data.examples.to(self.device)
         if self.channels_last:
@@ -143,12 +155,6 @@ class Game:
             self.examples = self.examples.contiguous(memory_format=torch.channels_last)
         self._G_fwd = torch.compile(self.G) if compile else self.G
         self._D_fwd = torch.compile(self.D) if compile else self.D
-        self.loss = get_loss(loss) if isinstance(loss, str) else loss
-        self.regularizers = list(regularizers) or (
-            build_regularizers(self.loss, loss_args or {}, []) if isinstance(loss, str) else [])
-        self.latent_dim, self.latent_dist = latent_dim, latent_dist
-        self._sample_noise = LATENTS.get(latent_dist, "latent.dist")
-        self.batch_size, self.n_critic = batch_size, n_critic
         og = optim_g or OptimizerConfig(lr=lr_g, betas=tuple(betas))
         od = optim_d or OptimizerConfig(lr=lr_d, betas=tuple(betas))
         self._schedules = [(opt_cfg, which) for opt_cfg, which in ((og, "g"), (od, "d"))
@@ -161,6 +167,9 @@ class Game:
         fixed_gen = torch.Generator(device=self.device).manual_seed(seed + 3)
         self.fixed_noise = self._sample_noise(num_samples, latent_dim, generator=fixed_gen,
                                               device=self.device)
+        # conditional grids: one row per class
+        self.fixed_labels = (torch.arange(num_samples, device=self.device) * self.num_classes
+                             // num_samples if self.num_classes else None)
         self.iteration = 0
         self.history = History(d_loss=[], g_loss=[])
         self._pending: list[dict] = []
@@ -208,52 +217,81 @@ class Game:
     def noise(self, n: int) -> torch.Tensor:
         return self._sample_noise(n, self.latent_dim, generator=self.noise_gen, device=self.device)
 
-    def real_batch(self) -> torch.Tensor:
-        idx = self.sampler.next_indices().to(self.device, non_blocking=True)
-        return self.examples.index_select(0, idx)
+    def fake_labels(self, n: int) -> Optional[torch.Tensor]:
+        """Uniformly drawn class labels for fakes (conditional games), else None."""
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), generator=self.noise_gen, device=self.device)
 
-    def critic(self, x: torch.Tensor) -> torch.Tensor:
-        return self._D_fwd(x)
+    def real_batch(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        idx = self.sampler.next_indices().to(self.device, non_blocking=True)
+        x = self.examples.index_select(0, idx)
+        return x, (self.labels.index_select(0, idx) if self.num_classes else None)
+
+    def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self._G_fwd(z) if labels is None else self._G_fwd(z, labels)
+
+    def critic(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None,
+               phase: str = "fake"):
+        """D's scores on ``x`` after the input hooks (instance noise, packing); with an auxiliary
+        head (ACGAN) returns ``(scores, aux)``, else ``(scores, None)``."""
+        for hook in self.regularizers:
+            x = hook.transform_d_input(x, phase, self)
+        out = self._D_fwd(x) if labels is None else self._D_fwd(x, labels)
+        return out if isinstance(out, tuple) else (out, None)
+
+    def _scores_fn(self, labels, phase):
+        return lambda x: self.critic(x, labels, phase)[0]
+
+    def _update(self, loss, batch: StepBatch, which: str) -> dict:
+        """Add the hooks' penalties for ``which`` ("d" or "g"), step its optimizer, run hooks."""
+        out = {}
+        for hook in self.regularizers:
+            pen = hook.d_penalty(batch) if which == "d" else hook.g_penalty(batch)
+            if pen is not None:
+                out[hook.name] = pen.detach()
+                loss = loss + pen
+        opt = self.opt_d if which == "d" else self.opt_g
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for hook in self.regularizers:
+            hook.after_d_step(self) if which == "d" else hook.after_g_step(self)
+        out[f"{which}_loss"] = loss.detach()
+        return out
 
     def d_step(self) -> dict:
-        real = self.real_batch()
+        real, real_y = self.real_batch()
+        fake_y = self.fake_labels(real.shape[0])
         with torch.no_grad():
-            fake = self._G_fwd(self.noise(self.batch_size))
-        real_scores, fake_scores = self.critic(real), self.critic(fake)
-        loss = self.loss.discriminator(real_scores, fake_scores)
-        out = {}
-        batch = StepBatch(real, fake, real_scores, fake_scores, self.critic, self.iteration)
-        for reg in self.regularizers:
-            pen = reg.d_penalty(batch)
-            if pen is not None:
-                out[reg.name] = pen.detach()
-                loss = loss + pen
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        for reg in self.regularizers:
-            reg.after_d_step(self)
-        out["d_loss"] = loss.detach()
-        return out
+            fake = self.generate(self.noise(real.shape[0]), fake_y)
+        for hook in self.regularizers:
+            fake, fake_y = hook.d_fakes(fake, fake_y, self)
+        real_scores, real_aux = self.critic(real, real_y, "real")
+        fake_scores, fake_aux = self.critic(fake, fake_y, "fake")
+        targets = None
+        for hook in self.regularizers:
+            targets = hook.d_targets(targets, real_scores, fake_scores, self)
+        if targets is None:
+            loss = self.loss.discriminator(real_scores, fake_scores)
+        else:
+            loss = self.loss.discriminator_with_targets(real_scores, fake_scores, *targets)
+        batch = StepBatch(real, fake, real_scores, fake_scores, self._scores_fn(real_y, "real"),
+                          self.iteration, real_y, fake_y, real_aux, fake_aux)
+        return self._update(loss, batch, "d")
 
     def g_step(self) -> dict:
-        fake = self._G_fwd(self.noise(self.batch_size))
-        fake_scores = self.critic(fake)
-        loss = self.loss.generator(None, fake_scores)
-        out = {}
-        batch = StepBatch(None, fake, None, fake_scores, self.critic, self.iteration)
-        for reg in self.regularizers:
-            pen = reg.g_penalty(batch)
-            if pen is not None:
-                out[reg.name] = pen.detach()
-                loss = loss + pen
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        for reg in self.regularizers:
-            reg.after_g_step(self)
-        out["g_loss"] = loss.detach()
-        return out
+        fake_y = self.fake_labels(self.batch_size)
+        fake = self.generate(self.noise(self.batch_size), fake_y)
+        fake_scores, fake_aux = self.critic(fake, fake_y, "g")
+        weight = 1.0
+        for hook in self.regularizers:
+            weight *= hook.g_adversarial_weight
+        loss = (weight * self.loss.generator(None, fake_scores) if weight
+                else fake_scores.new_zeros(()))
+        batch = StepBatch(None, fake, None, fake_scores, self._scores_fn(fake_y, "g"),
+                          self.iteration, None, fake_y, None, fake_aux)
+        return self._update(loss, batch, "g")
 
     def train_step(self) -> dict:
         """One iteration: ``n_critic`` D steps then one G step; returns device scalars."""
@@ -348,28 +386,46 @@ class Game:
 
     # --- outputs -----------------------------------------------------------------------------
 
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator used for samples and evaluation: an EMA copy where a hook keeps one."""
+        for hook in self.regularizers:
+            model = hook.sampling_model()
+            if model is not None:
+                return model
+        return self.G
+
     @torch.no_grad()
     def sample(self, n: int | None = None, noise: torch.Tensor | None = None,
-               data_scale: bool = False) -> torch.Tensor:
-        """Generate ``n`` examples (or from ``noise``) with G in eval mode; RNG of training untouched."""
+               data_scale: bool = False, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Generate ``n`` examples (or from ``noise``) in eval mode, training RNG untouched.
+        Conditional games draw labels uniformly unless ``labels`` are given."""
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + 4 + self.iteration)
         if noise is None:
-            gen = torch.Generator(device=self.device).manual_seed(self.seed + 4 + self.iteration)
             noise = self._sample_noise(n, self.latent_dim, generator=gen, device=self.device)
-        was = self.G.training
-        self.G.eval()
+        if self.num_classes and labels is None:
+            labels = torch.randint(self.num_classes, (noise.shape[0],), generator=gen,
+                                   device=self.device)
+        G = self.sampling_generator
+        was = G.training
+        G.eval()
         try:
-            out = torch.cat([self.G(chunk) for chunk in noise.split(1024)])
+            if labels is None:
+                out = torch.cat([G(chunk) for chunk in noise.split(1024)])
+            else:
+                out = torch.cat([G(z, y) for z, y in zip(noise.split(1024), labels.split(1024))])
         finally:
-            self.G.train(was)
+            G.train(was)
         out = out.float().contiguous()
         return self.data.to_data_scale(out) if data_scale else out
 
     def write_samples(self) -> Path:
         from .viz import save_grid, save_scatter
-        x = self.sample(noise=self.fixed_noise)
+        x = self.sample(noise=self.fixed_noise, labels=self.fixed_labels)
         path = self.run_dir / "samples" / f"iter_{self.iteration:07d}.png"
         if self.data.kind == "image":
-            grid = save_grid(x, path)
+            nrow = len(x) // self.num_classes if self.num_classes else None
+            grid = save_grid(x, path, nrow=nrow)
             self.tracker.image("samples", torch.from_numpy(grid).permute(2, 0, 1),
                                self.iteration)
         else:
@@ -394,6 +450,7 @@ class Game:
             "rng": {**ckpt.capture_rng(), "noise": self.noise_gen.get_state(),
                     "sampler": self.sampler.state_dict()},
             "fixed_noise": self.fixed_noise.cpu(),
+            "hooks": [hook.state_dict() for hook in self.regularizers],
             "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history.items()},
         }
 
@@ -413,6 +470,12 @@ class Game:
         self.noise_gen.set_state(state["rng"]["noise"])
         self.sampler.load_state_dict(state["rng"]["sampler"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
+        hook_states = state.get("hooks", [])
+        if len(hook_states) != len(self.regularizers):
+            raise ckpt.CheckpointError(f"{source}: was written with {len(hook_states)} "
+                                       f"regularizers/tricks, this game has {len(self.regularizers)}")
+        for hook, hs in zip(self.regularizers, hook_states):
+            hook.load_state_dict(hs)
         self.history = History({k: v.tolist() for k, v in state["history"].items()})
 
     def save(self, path: str | Path) -> Path:

@@ -68,12 +68,35 @@ def half_nonsaturating_generator_loss(real_scores: Optional[Tensor], fake_scores
     return 0.5 * nonsaturating_generator_loss(real_scores, fake_scores)
 
 
+def bce_targets_discriminator_loss(real_scores: Tensor, fake_scores: Tensor,
+                                   real_targets: Tensor, fake_targets: Tensor) -> Tensor:
+    """:func:`bce_discriminator_loss` with per-example targets in [0, 1] instead of 1 and 0:
+    ``E[BCE(D(x), t_real)] + E[BCE(D(G(z)), t_fake)]`` (label smoothing, Salimans et al. 2016
+    sec. 3.4; noisy and flipped labels)."""
+    return (F.binary_cross_entropy_with_logits(real_scores, real_targets) +
+            F.binary_cross_entropy_with_logits(fake_scores, fake_targets))
+
+
+def half_bce_targets_discriminator_loss(real_scores, fake_scores, real_targets, fake_targets):
+    """The 1/2-weighted :func:`bce_targets_discriminator_loss`."""
+    return 0.5 * bce_targets_discriminator_loss(real_scores, fake_scores, real_targets,
+                                                fake_targets)
+
+
 # --- least squares GAN (Mao et al. 2017, "Least Squares Generative Adversarial Networks") ---------
 
 def lsgan_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
     """LSGAN discriminator loss, Mao et al. 2017 eq. 9 with a=0, b=1:
     ``1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]`` on raw scores."""
     return 0.5 * (real_scores - 1).pow(2).mean() + 0.5 * fake_scores.pow(2).mean()
+
+
+def lsgan_targets_discriminator_loss(real_scores: Tensor, fake_scores: Tensor,
+                                     real_targets: Tensor, fake_targets: Tensor) -> Tensor:
+    """LSGAN eq. 9 with per-example targets b (real) and a (fake):
+    ``1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]``."""
+    return 0.5 * (real_scores - real_targets).pow(2).mean() + \
+        0.5 * (fake_scores - fake_targets).pow(2).mean()
 
 
 def lsgan_generator_loss(real_scores: Optional[Tensor], fake_scores: Tensor) -> Tensor:
@@ -125,18 +148,29 @@ class LossPair:
     generator: LossFn
     doc: str
     regularizers: dict = field(default_factory=dict)
+    # the discriminator loss with per-example targets, for losses that have targets
+    discriminator_targets: Optional[Callable[..., Tensor]] = None
+
+    def discriminator_with_targets(self, real_scores, fake_scores, real_targets, fake_targets):
+        if self.discriminator_targets is None:
+            raise ValueError(f"this loss ({self.doc}) has no targets to smooth, noise or flip")
+        return self.discriminator_targets(real_scores, fake_scores, real_targets, fake_targets)
 
 
 LOSSES = Registry("loss")
 LOSSES.register("minimax", LossPair(bce_discriminator_loss, minimax_generator_loss,
-                                    "original saturating GAN (Goodfellow et al. 2014)"))
+                                    "original saturating GAN (Goodfellow et al. 2014)",
+                                    discriminator_targets=bce_targets_discriminator_loss))
 LOSSES.register("nonsaturating", LossPair(bce_discriminator_loss, nonsaturating_generator_loss,
-                                          "non-saturating GAN, BCE on logits (CS231N)"))
+                                          "non-saturating GAN, BCE on logits (CS231N)",
+                                          discriminator_targets=bce_targets_discriminator_loss))
 LOSSES.register("nonsaturating-half", LossPair(
     half_bce_discriminator_loss, half_nonsaturating_generator_loss,
-    "1/2-weighted non-saturating GAN (Goethe assignment; Goodfellow 2016)"))
+    "1/2-weighted non-saturating GAN (Goethe assignment; Goodfellow 2016)",
+    discriminator_targets=half_bce_targets_discriminator_loss))
 LOSSES.register("lsgan", LossPair(lsgan_discriminator_loss, lsgan_generator_loss,
-                                  "least squares GAN, eq. 9 of Mao et al. 2017"))
+                                  "least squares GAN, eq. 9 of Mao et al. 2017",
+                                  discriminator_targets=lsgan_targets_discriminator_loss))
 LOSSES.register("wgan", LossPair(
     wasserstein_discriminator_loss, wasserstein_generator_loss,
     "Wasserstein GAN with weight clipping (Arjovsky et al. 2017)",

@@ -1,15 +1,25 @@
-"""Regularizers: small objects the engine calls at named points of a training step.
+"""Regularizers and tricks: small objects the engine calls at named points of a training step.
 
-A regularizer may implement any of these hooks (all optional; see :class:`Regularizer`):
+Every hook is optional (the base class :class:`Regularizer` makes each a no-op). In the order the
+engine calls them:
 
-- ``d_penalty(batch) -> Tensor | None``: a term added to the discriminator's loss;
-- ``g_penalty(batch) -> Tensor | None``: a term added to the generator's loss;
-- ``after_d_step(game)`` / ``after_g_step(game)``: run after the optimizer step.
+- ``setup(game)``: once, after the models are built and initialised and before the optimizers
+  exist (spectral normalisation re-parametrises D here; EMA copies G).
+- ``d_fakes(fake, fake_labels, game) -> (fake, fake_labels)``: D's fake batch (replay buffer).
+- ``transform_d_input(x, phase, game) -> x``: every input to D, ``phase`` "real" or "fake" in
+  D's step and "g" in G's (instance noise, PacGAN packing).
+- ``d_targets(targets, real_scores, fake_scores, game) -> targets``: per-example targets for
+  D's loss, ``None`` meaning the loss's own 1/0 (label smoothing, noisy and flipped labels).
+- ``d_penalty(batch)`` / ``g_penalty(batch)``: a term added to D's / G's loss (gradient
+  penalties, feature matching, historical averaging, ACGAN's classification loss).
+- ``g_adversarial_weight``: a factor on G's adversarial loss (0: feature matching alone).
+- ``after_d_step(game)`` / ``after_g_step(game)``: after the optimizer step (weight clipping,
+  running averages, EMA).
+- ``sampling_model()``: a generator to sample and evaluate with instead of G (EMA).
+- ``state_dict()`` / ``load_state_dict(state)``: whatever exact resume needs (buffers, averages).
 
-``batch`` is a :class:`StepBatch`: the real batch, the fake batch (detached for D's step), the
-scores on both, and ``critic``, the discriminator as a function of examples (conditioning closed
-over), so a penalty can evaluate D on new inputs. Penalties are returned with their weight applied
-and are logged under their name.
+``batch`` is a :class:`StepBatch`. Penalties come back with their weight applied and are logged
+under the hook's ``name``.
 """
 from __future__ import annotations
 
@@ -26,18 +36,35 @@ REGULARIZERS = Registry("regularizer")
 
 @dataclass
 class StepBatch:
-    real: Tensor
-    fake: Tensor
+    real: Optional[Tensor]  # None in G's step
+    fake: Tensor  # detached in D's step
     real_scores: Optional[Tensor]
     fake_scores: Tensor
-    critic: Callable[[Tensor], Tensor]
+    critic: Callable[[Tensor], Tensor]  # D's scores on new inputs (labels, input hooks applied)
     iteration: int
+    real_labels: Optional[Tensor] = None
+    fake_labels: Optional[Tensor] = None
+    real_aux: Optional[Tensor] = None  # auxiliary head outputs (ACGAN class logits)
+    fake_aux: Optional[Tensor] = None
 
 
 class Regularizer:
     """Base class: every hook is a no-op."""
 
     name = "regularizer"
+    g_adversarial_weight = 1.0
+
+    def setup(self, game) -> None:
+        pass
+
+    def d_fakes(self, fake: Tensor, fake_labels: Optional[Tensor], game):
+        return fake, fake_labels
+
+    def transform_d_input(self, x: Tensor, phase: str, game) -> Tensor:
+        return x
+
+    def d_targets(self, targets, real_scores: Tensor, fake_scores: Tensor, game):
+        return targets
 
     def d_penalty(self, batch: StepBatch) -> Optional[Tensor]:
         return None
@@ -49,6 +76,15 @@ class Regularizer:
         pass
 
     def after_g_step(self, game) -> None:
+        pass
+
+    def sampling_model(self):
+        return None
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
         pass
 
 
