@@ -288,6 +288,11 @@ def validate(cfg: RunConfig) -> None:
                               f"{', '.join(pair.regularizers) or '(none)'}")
     for i, reg in enumerate(cfg.regularizers):
         REGULARIZERS.get(reg.name, f"regularizers[{i}].name")
+        if reg.name in TARGET_TRICKS and pair.discriminator_targets is None:
+            with_targets = [n for n in LOSSES.names() if LOSSES.get(n).discriminator_targets]
+            raise ConfigError(f"regularizers[{i}].name: {reg.name!r} changes D's targets, which "
+                              f"loss {cfg.loss.name!r} does not have; losses with targets: "
+                              f"{', '.join(with_targets)}")
     for which in ("g", "d"):
         o = getattr(cfg.optim, which)
         if o.name not in OPTIMIZERS:
@@ -317,3 +322,4 @@ def validate(cfg: RunConfig) -> None:
 
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+TARGET_TRICKS = ("label-smoothing", "noisy-labels", "flip-labels")

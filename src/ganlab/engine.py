@@ -146,7 +146,11 @@ class Game:
         self.batch_size, self.n_critic = batch_size, n_critic
         self.seed = seed
         for hook in self.regularizers:  # may wrap or copy the models: before optimizers exist
-            hook.setup(self)
+            try:
+                hook.setup(self)
+            except ValueError as exc:
+                where = getattr(hook, "where", hook.name)
+                raise ConfigError(f"{where}: {exc}") from None
         self.channels_last = channels_last and self.data.kind == "image"
         self.examples = self.data.examples.to(self.device)
         if self.channels_last:
@@ -363,24 +367,25 @@ class Game:
         return tqdm(total=total, desc="training", unit="it", dynamic_ncols=True)
 
     def _flush(self) -> None:
-        """Fetch pending device scalars at once, check them, extend the history, log means."""
+        """Fetch pending device scalars in one transfer, check them, extend the history, log
+        interval means. A series (e.g. a lazy penalty) may be absent from some iterations."""
         if not self._pending:
             return
         first = self.iteration - len(self._pending) + 1
-        keys = list(self._pending[0])
-        stacked = torch.stack([torch.stack([p[k].float() for k in keys]) for p in self._pending])
-        values = stacked.cpu().tolist()
+        entries = [(first + i, k, v) for i, row in enumerate(self._pending) for k, v in row.items()]
         self._pending.clear()
-        for i, row in enumerate(values):
-            for k, v in zip(keys, row):
-                if not math.isfinite(v):
-                    last = (f"; the last good checkpoint is {self.last_checkpoint}"
-                            if self.last_checkpoint else "; no checkpoint was written yet")
-                    raise NonFiniteLossError(
-                        f"iteration {first + i}: {k} is {v}; training stopped{last}")
-        for k, col in zip(keys, zip(*values)):
-            self.history.setdefault(k, []).extend(col)
-        means = {k: sum(col) / len(col) for k, col in zip(keys, zip(*values))}
+        values = torch.stack([v.float() for _, _, v in entries]).cpu().tolist()
+        for (it, key, _), value in zip(entries, values):
+            if not math.isfinite(value):
+                last = (f"; the last good checkpoint is {self.last_checkpoint}"
+                        if self.last_checkpoint else "; no checkpoint was written yet")
+                raise NonFiniteLossError(f"iteration {it}: {key} is {value}; training stopped{last}")
+        series: dict[str, list] = {}
+        for (_, key, _), value in zip(entries, values):
+            series.setdefault(key, []).append(value)
+        for key, col in series.items():
+            self.history.setdefault(key, []).extend(col)
+        means = {key: sum(col) / len(col) for key, col in series.items()}
         means["seconds"] = self.elapsed()
         self.tracker.log(self.iteration, means)
 

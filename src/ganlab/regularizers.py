@@ -29,7 +29,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from .registry import Registry
+from .registry import ConfigError, Registry
 
 REGULARIZERS = Registry("regularizer")
 
@@ -133,9 +133,23 @@ def build_regularizers(loss_pair, loss_args: dict, extra: list) -> list[Regulari
     regs = []
     for name, defaults in loss_pair.regularizers.items():
         args = {**defaults, **loss_args.get(name, {})}
-        regs.append(REGULARIZERS.build(name, args, where=f"loss.args.{name}"))
+        regs.append(_build(name, args, f"loss.args.{name}"))
     for i, comp in enumerate(extra):
-        regs.append(REGULARIZERS.build(comp.name, comp.args, where=f"regularizers[{i}]"))
+        regs.append(_build(comp.name, comp.args, f"regularizers[{i}]"))
     return regs
+
+
+def _build(name: str, args: dict, where: str) -> Regularizer:
+    try:
+        reg = REGULARIZERS.build(name, args, where=where)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}.args: {exc}") from None
+    reg.where = where
+    return reg
+
+
+from . import tricks  # noqa: E402,F401  (register the tricks)
 
 

@@ -1,0 +1,402 @@
+"""Stabilisation tricks, each a named hook object (see :mod:`ganlab.regularizers` for the hooks).
+
+Name in a config (``regularizers: [{name: ..., args: {...}}]``) and what it does:
+
+- ``label-smoothing``: one-sided label smoothing, real target ``real`` (0.9) (Salimans et al. 2016,
+  sec. 3.4).
+- ``noisy-labels``: real targets drawn from U[real_low, real_high], fake from U[fake_low,
+  fake_high] (Chollet's / Soumith's "ganhacks" trick 6).
+- ``flip-labels``: swap real and fake targets of each example with probability ``p``.
+- ``instance-noise``: Gaussian noise added to every input of D, std annealed linearly from
+  ``std`` to ``final_std`` over ``anneal_iters`` (Sønderby et al. 2017; Arjovsky & Bottou 2017).
+- ``replay-buffer``: D's fake batch mixes in past fakes from a pool (Shrivastava et al. 2017).
+- ``r1`` / ``r2``: zero-centred gradient penalty on real / fake data, ``weight/2 E||grad D||^2``,
+  optionally lazy (every ``interval`` D steps, scaled by ``interval``) (Mescheder et al. 2018;
+  Karras et al. 2020 for lazy regularisation).
+- ``spectral-norm``: spectral normalisation of D's (and optionally G's) conv/linear weights
+  (Miyato et al. 2018).
+- ``feature-matching``: G matches the mean of D's features at a named layer on real and fake
+  data (Salimans et al. 2016, sec. 3.1); ``replace: true`` drops G's adversarial loss.
+- ``historical-averaging``: ``weight * ||theta - mean of past theta||^2`` for both players
+  (Salimans et al. 2016, sec. 3.3), the mean kept as a running average: O(parameters) per step.
+- ``ema``: an exponential moving average of G's weights, used for sampling and evaluation
+  (Yazıcı et al. 2019).
+- ``pack``: PacGAN (Lin et al. 2018): D judges ``m`` samples at once, concatenated along the
+  feature/channel axis; D must be built for ``m`` times the input size.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .regularizers import REGULARIZERS, Regularizer, StepBatch
+
+
+def _default_targets(real_scores: Tensor, fake_scores: Tensor):
+    return torch.ones_like(real_scores), torch.zeros_like(fake_scores)
+
+
+def _uniform(like: Tensor, low: float, high: float, gen: torch.Generator) -> Tensor:
+    return torch.rand(like.shape, generator=gen, device=like.device, dtype=like.dtype) * \
+        (high - low) + low
+
+
+class _Seeded(Regularizer):
+    """A trick with its own RNG (seeded from the game), checkpointed for exact resume."""
+
+    def setup(self, game) -> None:
+        self.gen = torch.Generator(device=game.device).manual_seed(game.seed + 101)
+
+    def state_dict(self) -> dict:
+        return {"rng": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["rng"])
+
+
+@REGULARIZERS.register("label-smoothing")
+class LabelSmoothing(Regularizer):
+    name = "label_smoothing"
+
+    def __init__(self, real: float = 0.9):
+        if not 0 < real <= 1:
+            raise ValueError(f"real: the smoothed real target must be in (0, 1], got {real}")
+        self.real = float(real)
+
+    def d_targets(self, targets, real_scores, fake_scores, game):
+        rt, ft = targets or _default_targets(real_scores, fake_scores)
+        return rt * self.real, ft  # one-sided: fakes keep their target
+
+
+@REGULARIZERS.register("noisy-labels")
+class NoisyLabels(_Seeded):
+    name = "noisy_labels"
+
+    def __init__(self, real_low: float = 0.7, real_high: float = 1.0, fake_low: float = 0.0,
+                 fake_high: float = 0.3):
+        self.range = (real_low, real_high, fake_low, fake_high)
+
+    def d_targets(self, targets, real_scores, fake_scores, game):
+        rl, rh, fl, fh = self.range
+        return _uniform(real_scores, rl, rh, self.gen), _uniform(fake_scores, fl, fh, self.gen)
+
+
+@REGULARIZERS.register("flip-labels")
+class FlipLabels(_Seeded):
+    name = "flip_labels"
+
+    def __init__(self, p: float = 0.05):
+        if not 0 <= p <= 1:
+            raise ValueError(f"p: a probability, got {p}")
+        self.p = float(p)
+
+    def d_targets(self, targets, real_scores, fake_scores, game):
+        rt, ft = targets or _default_targets(real_scores, fake_scores)
+        fr = torch.rand(rt.shape, generator=self.gen, device=rt.device) < self.p
+        ff = torch.rand(ft.shape, generator=self.gen, device=ft.device) < self.p
+        return torch.where(fr, 1 - rt, rt), torch.where(ff, 1 - ft, ft)
+
+
+@REGULARIZERS.register("instance-noise")
+class InstanceNoise(_Seeded):
+    name = "instance_noise"
+
+    def __init__(self, std: float = 0.1, final_std: float = 0.0, anneal_iters: int = 10_000):
+        self.std, self.final_std, self.anneal_iters = float(std), float(final_std), int(anneal_iters)
+
+    def current_std(self, iteration: int) -> float:
+        frac = min(1.0, iteration / self.anneal_iters) if self.anneal_iters > 0 else 1.0
+        return self.std + (self.final_std - self.std) * frac
+
+    def transform_d_input(self, x: Tensor, phase: str, game) -> Tensor:
+        s = self.current_std(game.iteration)
+        if s <= 0:
+            return x
+        return x + s * torch.randn(x.shape, generator=self.gen, device=x.device, dtype=x.dtype)
+
+
+@REGULARIZERS.register("replay-buffer")
+class ReplayBuffer(_Seeded):
+    """Keeps up to ``size`` past fakes; each D step replaces a ``ratio`` share of the fake batch
+    with random pool entries, then stores the fresh fakes in random pool slots."""
+
+    name = "replay_buffer"
+
+    def __init__(self, size: int = 1024, ratio: float = 0.5):
+        if size < 1 or not 0 <= ratio <= 1:
+            raise ValueError(f"size must be >= 1 and ratio in [0, 1]; got {size}, {ratio}")
+        self.size, self.ratio = int(size), float(ratio)
+        self.pool: Optional[Tensor] = None
+        self.pool_labels: Optional[Tensor] = None
+        self.filled = 0
+
+    def d_fakes(self, fake, fake_labels, game):
+        fresh, fresh_labels = fake, fake_labels
+        n = fake.shape[0]
+        k = int(round(self.ratio * n)) if self.filled else 0
+        if k:
+            take = torch.randint(self.filled, (k,), generator=self.gen, device=fake.device)
+            slots = torch.randperm(n, generator=self.gen, device=fake.device)[:k]
+            fake = fake.clone()
+            fake[slots] = self.pool[take]
+            if fake_labels is not None:
+                fake_labels = fake_labels.clone()
+                fake_labels[slots] = self.pool_labels[take]
+        self._store(fresh, fresh_labels)
+        return fake, fake_labels
+
+    def _store(self, x: Tensor, y: Optional[Tensor]) -> None:
+        if self.pool is None:
+            self.pool = x.new_zeros((self.size,) + tuple(x.shape[1:]))
+            if y is not None:
+                self.pool_labels = y.new_zeros((self.size,))
+        n = x.shape[0]
+        free = min(self.size - self.filled, n)
+        idx = torch.arange(self.filled, self.filled + free, device=x.device)
+        if n > free:  # pool full: overwrite random slots
+            idx = torch.cat([idx, torch.randint(self.size, (n - free,), generator=self.gen,
+                                                device=x.device)])
+        self.pool[idx] = x.detach()
+        if y is not None:
+            self.pool_labels[idx] = y
+        self.filled += free
+
+    def state_dict(self) -> dict:
+        s = super().state_dict()
+        s.update({"filled": self.filled, "pool": self.pool, "pool_labels": self.pool_labels})
+        return s
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.filled, self.pool, self.pool_labels = state["filled"], state["pool"], state["pool_labels"]
+
+
+def _grad_sq_norm(critic, x: Tensor) -> Tensor:
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1)
+
+
+class _ZeroCentred(Regularizer):
+    on = "real"
+
+    def __init__(self, weight: float = 10.0, interval: int = 1):
+        if interval < 1:
+            raise ValueError(f"interval must be >= 1, got {interval}")
+        self.weight, self.interval = float(weight), int(interval)
+
+    def d_penalty(self, batch: StepBatch) -> Optional[Tensor]:
+        if batch.iteration % self.interval:
+            return None
+        x = batch.real if self.on == "real" else batch.fake
+        return (self.weight / 2) * self.interval * _grad_sq_norm(batch.critic, x).mean()
+
+
+@REGULARIZERS.register("r1")
+class R1(_ZeroCentred):
+    """R1 (Mescheder et al. 2018, eq. 9): ``weight/2 * E_real ||grad_x D(x)||^2``."""
+
+    name = "r1"
+    on = "real"
+
+
+@REGULARIZERS.register("r2")
+class R2(_ZeroCentred):
+    """R2 (Mescheder et al. 2018, eq. 10): the same penalty on generated samples."""
+
+    name = "r2"
+    on = "fake"
+
+
+@REGULARIZERS.register("spectral-norm")
+class SpectralNorm(Regularizer):
+    name = "spectral_norm"
+
+    def __init__(self, discriminator: bool = True, generator: bool = False,
+                 power_iterations: int = 1):
+        self.which, self.n_power = (discriminator, generator), int(power_iterations)
+
+    def setup(self, game) -> None:
+        for flag, model in zip(self.which, (game.D, game.G)):
+            if flag:
+                apply_spectral_norm(model, self.n_power)
+
+
+def apply_spectral_norm(model: nn.Module, n_power_iterations: int = 1) -> nn.Module:
+    from torch.nn.utils.parametrizations import spectral_norm
+    targets = [m for m in model.modules()
+               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))]
+    for m in targets:
+        dim = 1 if isinstance(m, nn.ConvTranspose2d) else 0
+        spectral_norm(m, n_power_iterations=n_power_iterations, dim=dim)
+    return model
+
+
+@REGULARIZERS.register("feature-matching")
+class FeatureMatching(Regularizer):
+    """``weight * ||E f(x) - E f(G(z))||^2`` with f the output of D's module ``layer`` (a name
+    from ``D.named_modules()``; default: the input of D's last linear layer)."""
+
+    name = "feature_matching"
+
+    def __init__(self, layer: str = "", weight: float = 1.0, replace: bool = True):
+        self.layer, self.weight = layer, float(weight)
+        self.g_adversarial_weight = 0.0 if replace else 1.0
+        self._feat: Optional[Tensor] = None
+
+    def setup(self, game) -> None:
+        self.game = game
+        modules = dict(game.D.named_modules())
+        if self.layer:
+            if self.layer not in modules:
+                names = ", ".join(n for n in modules if n)
+                raise ValueError(f"layer: D has no module {self.layer!r}; valid: {names}")
+            modules[self.layer].register_forward_hook(self._keep_output)
+        else:
+            last = [m for m in game.D.modules() if isinstance(m, nn.Linear)][-1]
+            last.register_forward_pre_hook(self._keep_input)
+
+    def _keep_output(self, module, inputs, output):
+        self._feat = output
+
+    def _keep_input(self, module, inputs):
+        self._feat = inputs[0]
+
+    def g_penalty(self, batch: StepBatch) -> Tensor:
+        fake_feat = self._feat.flatten(1).mean(0)
+        real, real_y = self.game.real_batch()
+        with torch.no_grad():
+            self.game.critic(real, real_y, "real")
+        real_feat = self._feat.flatten(1).mean(0)
+        return self.weight * (real_feat - fake_feat).pow(2).sum()
+
+
+@REGULARIZERS.register("historical-averaging")
+class HistoricalAveraging(Regularizer):
+    """Penalises each player's distance to the running mean of its past parameters. The mean
+    is updated in place after each step (one foreach op per parameter list), so the cost is
+    O(parameters) per step instead of re-summing the history."""
+
+    name = "historical_averaging"
+
+    def __init__(self, weight: float = 1e-3, generator: bool = True, discriminator: bool = True):
+        self.weight, self.which = float(weight), {"g": generator, "d": discriminator}
+        self.count = {"g": 0, "d": 0}
+
+    def setup(self, game) -> None:
+        self.params = {"g": list(game.G.parameters()), "d": list(game.D.parameters())}
+        self.means = {k: [p.detach().clone() for p in v] for k, v in self.params.items()}
+
+    def _penalty(self, which: str) -> Optional[Tensor]:
+        if not self.which[which] or self.count[which] == 0:
+            return None
+        diffs = torch._foreach_sub(self.params[which], self.means[which])
+        return self.weight * sum(d.pow(2).sum() for d in diffs)
+
+    def d_penalty(self, batch):
+        return self._penalty("d")
+
+    def g_penalty(self, batch):
+        return self._penalty("g")
+
+    @torch.no_grad()
+    def _update(self, which: str) -> None:
+        self.count[which] += 1
+        w = 1.0 / (self.count[which] + 1)  # the mean of the initial and every updated value
+        torch._foreach_lerp_(self.means[which], [p.detach() for p in self.params[which]], w)
+
+    def after_d_step(self, game):
+        self._update("d")
+
+    def after_g_step(self, game):
+        self._update("g")
+
+    def state_dict(self) -> dict:
+        return {"count": dict(self.count), "means": {k: [m.clone() for m in v]
+                                                     for k, v in self.means.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count = dict(state["count"])
+        for k in self.means:
+            for m, v in zip(self.means[k], state["means"][k]):
+                m.copy_(v)
+
+
+@REGULARIZERS.register("ema")
+class EMA(Regularizer):
+    """``G_ema <- decay * G_ema + (1 - decay) * G`` after each G step (buffers copied), from
+    iteration ``start``; samples and evaluation use G_ema."""
+
+    name = "ema"
+
+    def __init__(self, decay: float = 0.999, start: int = 0):
+        if not 0 < decay < 1:
+            raise ValueError(f"decay must be in (0, 1), got {decay}")
+        self.decay, self.start = float(decay), int(start)
+
+    def setup(self, game) -> None:
+        self.model = copy.deepcopy(game.G).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.src, self.dst = list(game.G.parameters()), list(self.model.parameters())
+        self.src_b, self.dst_b = list(game.G.buffers()), list(self.model.buffers())
+
+    @torch.no_grad()
+    def after_g_step(self, game) -> None:
+        src = [p.detach() for p in self.src]
+        if game.iteration < self.start:
+            torch._foreach_copy_(self.dst, src)
+        else:
+            torch._foreach_lerp_(self.dst, src, 1 - self.decay)
+        for d, s in zip(self.dst_b, self.src_b):
+            d.copy_(s)
+
+    def sampling_model(self):
+        return self.model
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+
+
+@REGULARIZERS.register("pack")
+class Pack(Regularizer):
+    """PacGAN: groups of ``m`` consecutive examples become one input to D, concatenated along
+    dimension 1 (features of points, channels of images). The batch size must divide by m."""
+
+    name = "pack"
+
+    def __init__(self, m: int = 2):
+        if m < 1:
+            raise ValueError(f"m must be >= 1, got {m}")
+        self.m = int(m)
+
+    def setup(self, game) -> None:
+        if game.batch_size % self.m:
+            raise ValueError(f"data.batch_size ({game.batch_size}) must divide by m ({self.m})")
+        if game.num_classes:
+            raise ValueError("packing is not defined for conditional games")
+        probe = game.data.examples[:2 * self.m].to(game.device)
+        try:
+            with torch.no_grad():
+                game.D.eval()
+                game.D(self.transform_d_input(probe, "probe", game))
+        except RuntimeError:
+            shape = tuple(self.transform_d_input(probe, "probe", game).shape[1:])
+            raise ValueError(f"D does not accept packed inputs of shape {shape}: build it for "
+                             f"{self.m} times the input size (e.g. "
+                             f"model.discriminator.args.in_dim={shape[0]})") from None
+        finally:
+            game.D.train()
+
+    def transform_d_input(self, x: Tensor, phase: str, game) -> Tensor:
+        n = x.shape[0]
+        if n % self.m:
+            raise ValueError(f"pack: a batch of {n} does not divide into groups of {self.m}")
+        grouped = x.reshape((n // self.m, self.m) + tuple(x.shape[1:]))
+        return grouped.flatten(1, 2)

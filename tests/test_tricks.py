@@ -1,0 +1,192 @@
+"""Each trick's defining property."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ganlab import Game
+from ganlab.losses import LOSSES
+from ganlab.registry import ConfigError
+from ganlab.regularizers import StepBatch
+from ganlab.run import resume, start, train
+from ganlab.tricks import (EMA, R1, R2, FlipLabels, HistoricalAveraging, InstanceNoise,
+                           LabelSmoothing, NoisyLabels, Pack, ReplayBuffer, apply_spectral_norm)
+
+from helpers import tiny_config
+
+
+class FakeGame:
+    def __init__(self, seed=0, iteration=0):
+        self.device, self.seed, self.iteration = torch.device("cpu"), seed, iteration
+
+
+def seeded(trick):
+    trick.setup(FakeGame())
+    return trick
+
+
+def test_label_smoothing_is_one_sided_and_matches_numpy():
+    r, f = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.2, 1.0])
+    rt, ft = LabelSmoothing(0.9).d_targets(None, r, f, None)
+    assert torch.equal(rt, torch.full((3,), 0.9)) and torch.equal(ft, torch.zeros(3))
+    loss = LOSSES.get("nonsaturating").discriminator_with_targets(r.double(), f.double(),
+                                                                  rt.double(), ft.double())
+    rn, fn = r.double().numpy(), f.double().numpy()
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    expected = np.mean(-(0.9 * np.log(sig(rn)) + 0.1 * np.log(1 - sig(rn)))) + \
+        np.mean(-np.log(1 - sig(fn)))
+    assert loss.item() == pytest.approx(expected, rel=1e-7)  # 0.9 held in float32
+
+
+def test_noisy_labels_ranges():
+    rt, ft = seeded(NoisyLabels()).d_targets(None, torch.zeros(5000), torch.zeros(5000), None)
+    assert 0.7 <= rt.min() and rt.max() <= 1.0 and rt.std() > 0.05
+    assert 0.0 <= ft.min() and ft.max() <= 0.3 and ft.std() > 0.05
+
+
+def test_flip_labels_rate_and_composition():
+    rt, ft = seeded(FlipLabels(p=0.1)).d_targets(None, torch.zeros(20000), torch.zeros(20000), None)
+    assert abs((rt == 0).float().mean().item() - 0.1) < 0.01
+    assert abs((ft == 1).float().mean().item() - 0.1) < 0.01
+    smoothed = LabelSmoothing(0.9).d_targets(None, torch.zeros(4), torch.zeros(4), None)
+    rt, ft = seeded(FlipLabels(p=1.0)).d_targets(smoothed, torch.zeros(4), torch.zeros(4), None)
+    assert torch.allclose(rt, torch.full((4,), 0.1)) and torch.equal(ft, torch.ones(4))
+
+
+def test_label_tricks_refused_for_losses_without_targets():
+    with pytest.raises(ConfigError, match="'label-smoothing' changes D's targets.*'hinge'"):
+        tiny_config("loss.name=hinge", "regularizers=[label-smoothing]")
+
+
+def test_instance_noise_anneals():
+    t = seeded(InstanceNoise(std=0.5, final_std=0.0, anneal_iters=100))
+    game = FakeGame(iteration=0)
+    x = torch.zeros(20000, 2)
+    assert abs(t.transform_d_input(x, "real", game).std().item() - 0.5) < 0.01
+    game.iteration = 50
+    assert abs(t.transform_d_input(x, "fake", game).std().item() - 0.25) < 0.01
+    game.iteration = 100
+    assert torch.equal(t.transform_d_input(x, "g", game), x)
+
+
+def test_replay_buffer_mixes_past_fakes():
+    rb = seeded(ReplayBuffer(size=8, ratio=0.5))
+    first = torch.arange(4.0).reshape(4, 1)
+    out, _ = rb.d_fakes(first, None, None)
+    assert torch.equal(out, first)  # empty pool: nothing to mix in yet
+    second = torch.arange(10.0, 14.0).reshape(4, 1)
+    out, _ = rb.d_fakes(second, None, None)
+    from_pool = [v for v in out.flatten().tolist() if v < 10]
+    assert len(from_pool) == 2 and set(from_pool) <= {0.0, 1.0, 2.0, 3.0}
+    assert rb.filled == 8 and set(rb.pool.flatten().tolist()) == {0, 1, 2, 3, 10, 11, 12, 13}
+    rb.d_fakes(torch.full((4, 1), 20.0), None, None)  # full pool: random slots overwritten
+    assert rb.filled == 8 and (rb.pool == 20).sum() >= 1
+
+
+@pytest.mark.parametrize("cls,on", [(R1, "real"), (R2, "fake")])
+def test_r1_r2_linear_critic_and_lazy_interval(cls, on):
+    w = torch.tensor([3.0, 4.0])
+    critic = lambda x: x @ w  # noqa: E731  ||grad|| = 5 everywhere
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    batch = StepBatch(real, fake, None, fake @ w, critic, 0)
+    assert cls(weight=2.0).d_penalty(batch).item() == pytest.approx(2.0 / 2 * 25)
+    lazy = cls(weight=2.0, interval=4)
+    assert lazy.d_penalty(StepBatch(real, fake, None, fake @ w, critic, 3)) is None
+    assert lazy.d_penalty(StepBatch(real, fake, None, fake @ w, critic, 8)).item() == \
+        pytest.approx(4 * 25)
+    seen = []
+    probe = lambda x: (seen.append(x.detach()), x @ w)[1]  # noqa: E731
+    cls().d_penalty(StepBatch(real, fake, None, fake @ w, probe, 0))
+    assert torch.equal(seen[0], real if on == "real" else fake)
+
+
+def test_spectral_norm_bounds_each_layer():
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1))
+    with torch.no_grad():
+        D[0].weight.mul_(10)
+    apply_spectral_norm(D, n_power_iterations=5)
+    for _ in range(20):
+        D(torch.randn(4, 10))  # power iterations run in train mode
+    for layer in (D[0], D[2]):
+        assert torch.linalg.matrix_norm(layer.weight, ord=2).item() == pytest.approx(1.0, abs=1e-2)
+
+
+def test_feature_matching_penalty_vanishes_when_fakes_equal_reals():
+    game = Game.from_config(tiny_config("regularizers=[{name: feature-matching}]"))
+    fm = game.regularizers[0]
+    assert fm.g_adversarial_weight == 0.0
+    real, _ = game.real_batch()
+    game.sampler.load_state_dict({"epoch_state": game.sampler.epoch_state,
+                                  "pos": game.sampler.pos - game.batch_size})
+    game.critic(real)  # fake features := features of the very batch drawn next
+    pen = fm.g_penalty(StepBatch(None, real, None, None, None, 0))
+    assert pen.item() == pytest.approx(0.0, abs=1e-10)
+    h = game.play(3)
+    assert len(h["feature_matching"]) == 3 and h["g_loss"] == h["feature_matching"]
+
+
+def test_historical_averaging_tracks_the_mean_of_all_past_parameters():
+    game = Game.from_config(tiny_config("regularizers=[{name: historical-averaging, args: "
+                                        "{weight: 0.01}}]"))
+    ha = game.regularizers[0]
+    history = [[p.detach().clone() for p in game.G.parameters()]]
+    for _ in range(4):
+        game.play(1)
+        history.append([p.detach().clone() for p in game.G.parameters()])
+    for i, m in enumerate(ha.means["g"]):
+        expected = torch.stack([h[i] for h in history]).mean(0)
+        assert torch.allclose(m, expected, atol=1e-6)
+    assert "historical_averaging" in game.history
+
+
+def test_ema_weights_and_sampling():
+    game = Game.from_config(tiny_config("regularizers=[{name: ema, args: {decay: 0.9}}]"))
+    ema = game.regularizers[0]
+    expected = [p.detach().clone() for p in game.G.parameters()]
+    for _ in range(3):
+        game.play(1)
+        expected = [0.9 * e + 0.1 * p.detach() for e, p in zip(expected, game.G.parameters())]
+    for e, p in zip(expected, ema.model.parameters()):
+        assert torch.allclose(e, p, atol=1e-6)
+    assert game.sampling_generator is ema.model
+    z = torch.randn(5, 2)
+    ema.model.eval()
+    assert torch.allclose(game.sample(noise=z), ema.model(z))
+
+
+def test_pack_groups_consecutive_examples_and_checks_d():
+    p = Pack(m=2)
+    x = torch.arange(8.0).reshape(4, 2)
+    assert torch.equal(p.transform_d_input(x, "real", None),
+                       torch.tensor([[0.0, 1, 2, 3], [4, 5, 6, 7]]))
+    game = Game.from_config(tiny_config("regularizers=[{name: pack, args: {m: 2}}]",
+                                        "model.discriminator.args={hidden: 16, layers: 2, in_dim: 4}"))
+    assert len(game.play(2)["d_loss"]) == 2
+    with pytest.raises(ConfigError, match=r"regularizers\[0\]: D does not accept packed inputs.*in_dim=4"):
+        Game.from_config(tiny_config("regularizers=[{name: pack, args: {m: 2}}]"))
+
+
+def test_bad_trick_args_are_config_errors():
+    with pytest.raises(ConfigError, match=r"regularizers\[0\].args: decay must be in \(0, 1\)"):
+        Game.from_config(tiny_config("regularizers=[{name: ema, args: {decay: 2}}]"))
+    with pytest.raises(ConfigError, match=r"regularizers\[0\].args: unknown key 'decai'"):
+        Game.from_config(tiny_config("regularizers=[{name: ema, args: {decai: 2}}]"))
+
+
+def test_resume_with_stateful_tricks_is_bitwise_identical(tmp_path):
+    tricks = ("regularizers=[{name: replay-buffer, args: {size: 64}}, {name: ema}, "
+              "{name: historical-averaging}, {name: noisy-labels}, {name: instance-noise}, "
+              "{name: r1, args: {interval: 2}}, {name: spectral-norm}]")
+    cfg = tiny_config("train.iterations=20", tricks)
+    full = train(cfg, tmp_path / "full")
+    part = start(cfg, tmp_path / "part")
+    part.play(10)
+    resumed = resume(tmp_path / "part")
+    for a, b in [(full.G, resumed.G), (full.D, resumed.D),
+                 (full.regularizers[1].model, resumed.regularizers[1].model)]:
+        for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert torch.equal(x, y), k
+    assert full.history == resumed.history
