@@ -277,7 +277,7 @@ def test_every_loss_trains(loss):
     h = game.play(5)
     assert len(h["g_loss"]) == 5 and all(math.isfinite(v) for v in h["d_loss"])
     if loss == "wgan-gp":
-        assert len(h["gradient_penalty"]) == 5 and min(h["gradient_penalty"]) >= 0
+        assert len(h["d_gradient_penalty"]) == 5 and min(h["d_gradient_penalty"]) >= 0
 
 
 def test_linear_lr_decay_is_stateless_and_applied():

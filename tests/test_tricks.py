@@ -125,7 +125,7 @@ def test_feature_matching_penalty_vanishes_when_fakes_equal_reals():
     pen = fm.g_penalty(StepBatch(None, real, None, None, None, 0))
     assert pen.item() == pytest.approx(0.0, abs=1e-10)
     h = game.play(3)
-    assert len(h["feature_matching"]) == 3 and h["g_loss"] == h["feature_matching"]
+    assert len(h["g_feature_matching"]) == 3 and h["g_loss"] == h["g_feature_matching"]
 
 
 def test_historical_averaging_tracks_the_mean_of_all_past_parameters():
@@ -139,7 +139,7 @@ def test_historical_averaging_tracks_the_mean_of_all_past_parameters():
     for i, m in enumerate(ha.means["g"]):
         expected = torch.stack([h[i] for h in history]).mean(0)
         assert torch.allclose(m, expected, atol=1e-6)
-    assert "historical_averaging" in game.history
+    assert "d_historical_averaging" in game.history and "g_historical_averaging" in game.history
 
 
 def test_ema_weights_and_sampling():
@@ -165,7 +165,7 @@ def test_pack_groups_consecutive_examples_and_checks_d():
     game = Game.from_config(tiny_config("regularizers=[{name: pack, args: {m: 2}}]",
                                         "model.discriminator.args={hidden: 16, layers: 2, in_dim: 4}"))
     assert len(game.play(2)["d_loss"]) == 2
-    with pytest.raises(ConfigError, match=r"regularizers\[0\]: D does not accept packed inputs.*in_dim=4"):
+    with pytest.raises(ConfigError, match=r"regularizers\[0\] \(pack\): D does not accept packed inputs.*in_dim=4"):
         Game.from_config(tiny_config("regularizers=[{name: pack, args: {m: 2}}]"))
 
 

@@ -253,7 +253,7 @@ class Game:
         for hook in self.regularizers:
             pen = hook.d_penalty(batch) if which == "d" else hook.g_penalty(batch)
             if pen is not None:
-                out[hook.name] = pen.detach()
+                out[f"{which}_{hook.name}"] = pen.detach()
                 loss = loss + pen
         opt = self.opt_d if which == "d" else self.opt_g
         opt.zero_grad(set_to_none=True)

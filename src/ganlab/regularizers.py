@@ -19,7 +19,7 @@ engine calls them:
 - ``state_dict()`` / ``load_state_dict(state)``: whatever exact resume needs (buffers, averages).
 
 ``batch`` is a :class:`StepBatch`. Penalties come back with their weight applied and are logged
-under the hook's ``name``.
+as ``d_NAME`` / ``g_NAME`` after the hook's ``name``.
 """
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def _build(name: str, args: dict, where: str) -> Regularizer:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{where}.args: {exc}") from None
-    reg.where = where
+    reg.where = f"{where} ({name})"
     return reg
 
 

@@ -400,3 +400,27 @@ class Pack(Regularizer):
             raise ValueError(f"pack: a batch of {n} does not divide into groups of {self.m}")
         grouped = x.reshape((n // self.m, self.m) + tuple(x.shape[1:]))
         return grouped.flatten(1, 2)
+
+
+@REGULARIZERS.register("acgan")
+class ACGAN(Regularizer):
+    """ACGAN's class losses (Odena et al. 2017, eq. 2-3): D minimises
+    ``weight * (CE(c(x), y) + CE(c(G(z, y')), y'))``; G minimises ``weight * CE(c(G(z, y')), y')``.
+    Needs a discriminator built with ``mode: acgan``."""
+
+    name = "acgan"
+
+    def __init__(self, weight: float = 1.0):
+        self.weight = float(weight)
+
+    def setup(self, game) -> None:
+        if getattr(game.D, "mode", None) != "acgan" or not game.num_classes:
+            raise ValueError("needs a conditional game whose discriminator has mode: acgan")
+
+    def d_penalty(self, batch: StepBatch) -> Tensor:
+        ce = nn.functional.cross_entropy
+        return self.weight * (ce(batch.real_aux, batch.real_labels) +
+                              ce(batch.fake_aux, batch.fake_labels))
+
+    def g_penalty(self, batch: StepBatch) -> Tensor:
+        return self.weight * nn.functional.cross_entropy(batch.fake_aux, batch.fake_labels)
