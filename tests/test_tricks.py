@@ -190,3 +190,20 @@ def test_resume_with_stateful_tricks_is_bitwise_identical(tmp_path):
         for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(x, y), k
     assert full.history == resumed.history
+
+
+def test_ema_recalibrates_batch_norm_statistics_for_the_averaged_weights():
+    game = Game.from_config(tiny_config("regularizers=[{name: ema, args: {decay: 0.5, "
+                                        "recalibrate: 20}}]"))
+    game.play(5)
+    ema = game.regularizers[0]
+    model = game.sampling_generator  # recalibrates
+    bn = model[1]
+    assert isinstance(bn, nn.BatchNorm1d)
+    with torch.no_grad():
+        pre = model[0](torch.randn(20000, 2))  # activations feeding the first BN
+    assert torch.allclose(bn.running_mean, pre.mean(0), atol=0.05 * pre.std(0).mean().item())
+    assert not torch.allclose(bn.running_mean, game.G[1].running_mean)  # not G's statistics
+    rng_before = game.noise_gen.get_state()
+    game.sample(10)
+    assert torch.equal(rng_before, game.noise_gen.get_state())  # training RNG untouched

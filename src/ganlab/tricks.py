@@ -327,22 +327,28 @@ class HistoricalAveraging(Regularizer):
 
 @REGULARIZERS.register("ema")
 class EMA(Regularizer):
-    """``G_ema <- decay * G_ema + (1 - decay) * G`` after each G step (buffers copied), from
-    iteration ``start``; samples and evaluation use G_ema."""
+    """``G_ema <- decay * G_ema + (1 - decay) * G`` after each G step, from iteration ``start``;
+    samples and evaluation use G_ema. Batch-norm statistics of the online G do not fit the
+    averaged weights, so before G_ema is used its running statistics are re-estimated from
+    ``recalibrate`` batches of fresh noise (its own RNG; training is untouched); 0 copies G's."""
 
     name = "ema"
 
-    def __init__(self, decay: float = 0.999, start: int = 0):
+    def __init__(self, decay: float = 0.999, start: int = 0, recalibrate: int = 8):
         if not 0 < decay < 1:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
-        self.decay, self.start = float(decay), int(start)
+        self.decay, self.start, self.recalibrate = float(decay), int(start), int(recalibrate)
+        self._stale = True
 
     def setup(self, game) -> None:
+        self.game = game
         self.model = copy.deepcopy(game.G).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.src, self.dst = list(game.G.parameters()), list(self.model.parameters())
         self.src_b, self.dst_b = list(game.G.buffers()), list(self.model.buffers())
+        self.norms = [m for m in self.model.modules()
+                      if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
     @torch.no_grad()
     def after_g_step(self, game) -> None:
@@ -353,8 +359,34 @@ class EMA(Regularizer):
             torch._foreach_lerp_(self.dst, src, 1 - self.decay)
         for d, s in zip(self.dst_b, self.src_b):
             d.copy_(s)
+        self._stale = True
+
+    @torch.no_grad()
+    def _recalibrate(self) -> None:
+        game = self.game
+        gen = torch.Generator(device=game.device).manual_seed(game.seed + 202)
+        momenta = [m.momentum for m in self.norms]
+        for m in self.norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        self.model.train()
+        for _ in range(self.recalibrate):
+            z = game._sample_noise(max(game.batch_size, 256), game.latent_dim, generator=gen,
+                                   device=game.device)
+            if game.num_classes:
+                y = torch.randint(game.num_classes, (z.shape[0],), generator=gen,
+                                  device=game.device)
+                self.model(z, y)
+            else:
+                self.model(z)
+        self.model.eval()
+        for m, mom in zip(self.norms, momenta):
+            m.momentum = mom
 
     def sampling_model(self):
+        if self._stale and self.norms and self.recalibrate > 0:
+            self._recalibrate()
+        self._stale = False
         return self.model
 
     def state_dict(self) -> dict:
@@ -362,6 +394,7 @@ class EMA(Regularizer):
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
+        self._stale = True
 
 
 @REGULARIZERS.register("pack")
