@@ -39,8 +39,10 @@ VARIANTS = {
     "pack2": ["regularizers=[{name: pack, args: {m: 2}}]",
               "model.discriminator.args={hidden: 200, layers: 3, in_dim: 4}"],
     "ttur": ["optim.d.lr=3.0e-3", "optim.g.lr=1.0e-3"],
-    "best": ["regularizers=[{name: pack, args: {m: 2}}, {name: ema, args: {decay: 0.999}}]",
-             "model.discriminator.args={hidden: 200, layers: 3, in_dim: 4}"],
+    # the strongest found so far (exploration of 2026-11-22, see BENCHMARKS.md): R1 gives full,
+    # uniform coverage on both mixtures; longer training at a lower lr raises sample quality
+    "best": ["regularizers=[{name: r1, args: {weight: 1.0}}]", "optim.g.lr=5.0e-4",
+             "optim.d.lr=5.0e-4", "train.iterations=24000"],
 }
 
 
@@ -65,13 +67,19 @@ def run_one(dataset: str, variant: str, seed: int, extra: list[str], device: str
             "reverse_kl": m["reverse_kl"], "wall_s": wall, "device": device}
 
 
+def _define(variants: dict) -> None:
+    """Worker start-up: variants defined on the command line exist in every process."""
+    VARIANTS.update(variants)
+
+
 def mean_se(xs) -> str:
     xs = [x for x in xs if math.isfinite(x)]
     if not xs:
         return "n/a"
     m = statistics.fmean(xs)
-    se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan")
-    return f"{m:.2f} ± {se:.2f}"
+    if len(xs) == 1:
+        return f"{m:.2f}"
+    return f"{m:.2f} ± {statistics.stdev(xs) / math.sqrt(len(xs)):.2f}"
 
 
 def table(rows: list[dict]) -> str:
@@ -101,7 +109,12 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--out", default="runs/bench-mode-collapse.jsonl")
+    ap.add_argument("--define", action="append", default=[], metavar="NAME=OVERRIDE;OVERRIDE",
+                    help="an extra variant, e.g. 'ema-pack=regularizers=[...];optim.g.lr=2e-3'")
     args = ap.parse_args()
+    for spec in args.define:
+        name, _, body = spec.partition("=")
+        VARIANTS[name] = [o for o in body.split(";") if o]
     variants = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
     for v in variants:
         if v not in VARIANTS:
@@ -114,7 +127,8 @@ def main():
             for s in args.seeds.split(",") if (d, v, int(s), tuple(args.set)) not in have]
     print(f"# {len(todo)} runs to do, {len(done)} on file ({out}); {args.jobs} jobs x "
           f"{args.threads} threads on {args.device}", flush=True)
-    with ProcessPoolExecutor(args.jobs) as pool, open(out, "a") as fh:
+    with ProcessPoolExecutor(args.jobs, initializer=_define, initargs=(dict(VARIANTS),)) as pool, \
+            open(out, "a") as fh:
         futs = {pool.submit(run_one, d, v, s, args.set, args.device, args.threads): (d, v, s)
                 for d, v, s in todo}
         for fut in as_completed(futs):

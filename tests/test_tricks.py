@@ -207,3 +207,20 @@ def test_ema_recalibrates_batch_norm_statistics_for_the_averaged_weights():
     rng_before = game.noise_gen.get_state()
     game.sample(10)
     assert torch.equal(rng_before, game.noise_gen.get_state())  # training RNG untouched
+
+
+def test_historical_averaging_gradient_equals_autograd_of_the_penalty():
+    game = Game.from_config(tiny_config("regularizers=[{name: historical-averaging, args: "
+                                        "{weight: 0.5}}]"))
+    game.play(2)
+    ha = game.regularizers[0]
+    params = ha.params["d"]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    pen = ha.before_d_step(game)
+    leaves = [p.detach().clone().requires_grad_(True) for p in params]
+    ref = 0.5 * sum((q - m).pow(2).sum() for q, m in zip(leaves, ha.means["d"]))
+    grads = torch.autograd.grad(ref, leaves)
+    assert pen.item() == pytest.approx(ref.item(), rel=1e-5)
+    for p, g in zip(params, grads):
+        assert torch.allclose(p.grad, g, atol=1e-7)

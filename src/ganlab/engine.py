@@ -258,6 +258,10 @@ class Game:
         opt = self.opt_d if which == "d" else self.opt_g
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for hook in self.regularizers:
+            pen = hook.before_d_step(self) if which == "d" else hook.before_g_step(self)
+            if pen is not None:
+                out[f"{which}_{hook.name}"] = pen.detach()
         opt.step()
         for hook in self.regularizers:
             hook.after_d_step(self) if which == "d" else hook.after_g_step(self)

@@ -13,6 +13,9 @@ engine calls them:
 - ``d_penalty(batch)`` / ``g_penalty(batch)``: a term added to D's / G's loss (gradient
   penalties, feature matching, historical averaging, ACGAN's classification loss).
 - ``g_adversarial_weight``: a factor on G's adversarial loss (0: feature matching alone).
+- ``before_d_step(game)`` / ``before_g_step(game)``: after ``backward``, before the optimizer
+  step; may edit gradients directly (a penalty whose gradient is known in closed form) and
+  return a value to log.
 - ``after_d_step(game)`` / ``after_g_step(game)``: after the optimizer step (weight clipping,
   running averages, EMA).
 - ``sampling_model()``: a generator to sample and evaluate with instead of G (EMA).
@@ -70,6 +73,12 @@ class Regularizer:
         return None
 
     def g_penalty(self, batch: StepBatch) -> Optional[Tensor]:
+        return None
+
+    def before_d_step(self, game) -> Optional[Tensor]:
+        return None
+
+    def before_g_step(self, game) -> Optional[Tensor]:
         return None
 
     def after_d_step(self, game) -> None:

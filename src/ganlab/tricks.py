@@ -276,9 +276,11 @@ class FeatureMatching(Regularizer):
 
 @REGULARIZERS.register("historical-averaging")
 class HistoricalAveraging(Regularizer):
-    """Penalises each player's distance to the running mean of its past parameters. The mean
-    is updated in place after each step (one foreach op per parameter list), so the cost is
-    O(parameters) per step instead of re-summing the history."""
+    """Penalises each player's distance to the mean of its past parameters,
+    ``weight * ||theta - mean_t(theta_t)||^2``. Its gradient ``2 weight (theta - mean)`` is
+    added to the parameters' gradients directly (no autograd graph), and the mean is a running
+    average updated in place after each step: a few fused passes over the parameters per step,
+    O(parameters), instead of re-summing the history."""
 
     name = "historical_averaging"
 
@@ -290,17 +292,24 @@ class HistoricalAveraging(Regularizer):
         self.params = {"g": list(game.G.parameters()), "d": list(game.D.parameters())}
         self.means = {k: [p.detach().clone() for p in v] for k, v in self.params.items()}
 
-    def _penalty(self, which: str) -> Optional[Tensor]:
+    @torch.no_grad()
+    def _apply(self, which: str) -> Optional[Tensor]:
         if not self.which[which] or self.count[which] == 0:
             return None
-        diffs = torch._foreach_sub(self.params[which], self.means[which])
-        return self.weight * sum(d.pow(2).sum() for d in diffs)
+        pairs = [(p, m) for p, m in zip(self.params[which], self.means[which])
+                 if p.grad is not None]
+        if not pairs:
+            return None
+        params, means = zip(*pairs)
+        diffs = torch._foreach_sub(list(params), list(means))
+        torch._foreach_add_([p.grad for p in params], diffs, alpha=2 * self.weight)
+        return self.weight * torch.stack(torch._foreach_norm(diffs)).pow(2).sum()
 
-    def d_penalty(self, batch):
-        return self._penalty("d")
+    def before_d_step(self, game):
+        return self._apply("d")
 
-    def g_penalty(self, batch):
-        return self._penalty("g")
+    def before_g_step(self, game):
+        return self._apply("g")
 
     @torch.no_grad()
     def _update(self, which: str) -> None:
