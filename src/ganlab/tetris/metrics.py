@@ -1,0 +1,173 @@
+"""The emulator metrics of ``TETRIS_RULES.md`` on (x = board t, y = true t+1, p = predicted t+1).
+
+Boards are 0/1 arrays or tensors of shape (N, 22, 10). Undefined values (nothing predicted, no
+spawn in the split) are returned as ``None``, never as 0 or NaN, so callers report them as such.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .rules import COLS, PIECE_NAMES, PIECES, ROWS, SPAWN_MASKS
+
+
+def _np(a) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = a[None]
+    if a.shape[-2:] != (ROWS, COLS):
+        raise ValueError(f"boards must have shape (N, {ROWS}, {COLS}), got {a.shape}")
+    return a.astype(bool)
+
+
+def _ratio(num: float, den: float) -> Optional[float]:
+    return float(num) / float(den) if den else None
+
+
+def actual_spawns(x, y) -> np.ndarray:
+    """x row 0 empty and y row 0 has a filled cell."""
+    x, y = _np(x), _np(y)
+    return ~x[:, 0].any(-1) & y[:, 0].any(-1)
+
+
+def predicted_spawns(x, p) -> np.ndarray:
+    """x row 0 empty and p row 0 has a filled cell."""
+    x, p = _np(x), _np(p)
+    return ~x[:, 0].any(-1) & p[:, 0].any(-1)
+
+
+def spawn_piece(x, p) -> np.ndarray:
+    """Per example, the index into PIECE_NAMES of the piece whose mask equals ``p - x`` in rows
+    0-2 (with nothing else changed), or -1 when the spawn is not valid."""
+    x, p = _np(x), _np(p)
+    diff = p.astype(np.int8) - x.astype(np.int8)
+    rest_same = ~diff[:, 3:].any(axis=(1, 2))
+    eq = (diff[:, None, :3] == SPAWN_MASKS[None].astype(np.int8)).all(axis=(2, 3))  # (N, 7)
+    idx = np.where(eq.any(1) & rest_same, eq.argmax(1), -1)
+    return idx
+
+
+def board_ceiling(spawn_share: float) -> float:
+    """The best board accuracy any emulator can expect: (1 - s) + s / 7."""
+    return (1 - spawn_share) + spawn_share / 7
+
+
+def emulator_metrics(x, y, p) -> dict:
+    """Cell, board and fall accuracy; spawn recall, precision and validity; the split's
+    ceiling. ``p`` holds one prediction per example."""
+    x, y, p = _np(x), _np(y), _np(p)
+    n = len(x)
+    same = p == y
+    board_ok = same.all(axis=(1, 2))
+    act, pred = actual_spawns(x, y), predicted_spawns(x, p)
+    valid = spawn_piece(x, p) >= 0
+    tp = (act & pred).sum()
+    falls = ~act
+    share = act.mean() if n else 0.0
+    return {
+        "n": int(n),
+        "cell_accuracy": float(same.mean()) if n else None,
+        "board_accuracy": float(board_ok.mean()) if n else None,
+        "fall_accuracy": _ratio(board_ok[falls].sum(), falls.sum()),
+        "spawn_recall": _ratio(tp, act.sum()),
+        "spawn_precision": _ratio(tp, pred.sum()),
+        "spawn_validity": _ratio((pred & valid).sum(), pred.sum()),
+        "spawn_share": float(share),
+        "board_accuracy_ceiling": board_ceiling(float(share)),
+        "actual_spawns": int(act.sum()),
+        "predicted_spawns": int(pred.sum()),
+    }
+
+
+def piece_diversity(x_spawn, samples) -> dict:
+    """For actual-spawn inputs ``x_spawn`` (N, 22, 10) and ``samples`` (N, K, 22, 10) predicted
+    with K noise draws each: counts of each valid spawned piece and the total-variation distance
+    of their distribution to uniform (0: all seven equally often; 6/7: always the same piece)."""
+    x = _np(x_spawn)
+    s = samples.detach().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples)
+    if s.ndim != 4 or s.shape[0] != len(x) or s.shape[2:] != (ROWS, COLS):
+        raise ValueError(f"samples must have shape (N={len(x)}, K, {ROWS}, {COLS}), got {s.shape}")
+    k = s.shape[1]
+    pieces = spawn_piece(np.repeat(x, k, axis=0), s.reshape(-1, ROWS, COLS))
+    counts = np.bincount(pieces[pieces >= 0], minlength=7)
+    total = counts.sum()
+    tv = 0.5 * float(np.abs(counts / total - 1 / 7).sum()) if total else None
+    return {"piece_counts": dict(zip(PIECE_NAMES, counts.tolist())), "piece_tv": tv,
+            "valid_spawns": int(total), "samples": int(len(pieces))}
+
+
+def _resting(cells_mask: np.ndarray, others: np.ndarray) -> bool:
+    """Whether a piece (mask) rests: a cell in the last row or above a cell of ``others``."""
+    if cells_mask[-1].any():
+        return True
+    return bool((cells_mask[:-1] & others[1:]).any())
+
+
+_SHAPES = [np.array(PIECES[name]) for name in PIECE_NAMES]
+
+
+def legal_fall(before, after) -> bool:
+    """``after`` is ``before`` with one falling piece (a spawn-orientation shape anywhere, not
+    resting) moved down one row, everything else unchanged."""
+    b, a = _np(before)[0], _np(after)[0]
+    removed, added = b & ~a, a & ~b
+    if not removed.any() or removed.sum() != added.sum():
+        return False
+    top = np.argwhere(removed)[:, 0].min()  # every shape has a cell in its top row
+    for cells in _SHAPES:
+        rr = cells[:, 0] + top
+        if rr.max() >= ROWS - 1:
+            continue  # on the floor it would rest, so it cannot fall
+        for dc in range(-cells[:, 1].min(), COLS - cells[:, 1].max()):
+            cc = cells[:, 1] + dc
+            if not b[rr, cc].all():
+                continue
+            piece = np.zeros((ROWS, COLS), bool)
+            piece[rr, cc] = True
+            rest = b & ~piece
+            if _resting(piece, rest):
+                continue
+            moved = np.zeros((ROWS, COLS), bool)
+            moved[rr + 1, cc] = True
+            if np.array_equal(rest | moved, a) and not (moved & rest).any():
+                return True
+    return False
+
+
+def _spawn_union(b: np.ndarray, a: np.ndarray) -> int:
+    """Index of the piece whose spawn cells united with ``b`` give ``a`` (cells already locked
+    may be covered: a stack in row 1), or -1."""
+    if a[3:].tolist() != b[3:].tolist() or np.array_equal(a, b):
+        return -1
+    for i, mask in enumerate(SPAWN_MASKS.astype(bool)):
+        if np.array_equal(b[:3] | mask, a[:3]):
+            return i
+    return -1
+
+
+def legal_spawn(before, after) -> bool:
+    """``after`` is ``before`` plus one piece's spawn cells, with row 0 of ``before`` empty (no
+    game over). Under the rules a spawn cell may already be locked (a stack reaching row 1):
+    it then shows as filled, so the check is ``after == before | cells``, not ``after - before
+    == cells`` (that stricter form is the spec's spawn *validity* of a prediction)."""
+    b, a = _np(before)[0], _np(after)[0]
+    if b[0].any():
+        return False
+    return _spawn_union(b, a) >= 0
+
+
+def spawned_piece_rests(before, after) -> bool:
+    """After a legal spawn: whether the new piece rests at once (it locks; with a cell in row 0
+    the game is over)."""
+    b, a = _np(before)[0], _np(after)[0]
+    idx = _spawn_union(b, a)
+    if idx < 0:
+        raise ValueError("spawned_piece_rests: the transition is not a legal spawn")
+    piece = np.zeros((ROWS, COLS), bool)
+    piece[:3] = SPAWN_MASKS[idx].astype(bool)
+    if (piece & b).any():
+        return True
+    return _resting(piece, b)

@@ -1,0 +1,162 @@
+"""Recordings of (board t, board t+1) pairs, in the original layout and as one compact file.
+
+Original layout: a folder with ``train/`` and ``test/``, each holding ``0.npy``, ``1.npy``, ...
+(no gaps), each an int32 array of shape (2, 22, 10) of 0/1. The pairs of a game are frames
+(0, 1), (2, 3), ... up to its last frame before game over; pairs of many games are shuffled
+across files. The compact file (``recording.npz``) holds the same pairs as ``train`` and
+``test`` arrays of shape (N, 2, 22, 10), uint8.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .rules import COLS, ROWS, TetrisEngine
+
+SPLITS = ("train", "test")
+COMPACT_NAME = "recording.npz"
+
+
+class RecordingError(ValueError):
+    """A recording on disk is missing or malformed; the message names the file."""
+
+
+def game_pairs(frames: np.ndarray) -> np.ndarray:
+    """(frame 0, frame 1), (frame 2, frame 3), ... of one game's frames."""
+    n = len(frames) // 2
+    return frames[: 2 * n].reshape(n, 2, ROWS, COLS)
+
+
+def record_pairs(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` pairs from as many whole games as needed, shuffled; (n, 2, 22, 10) uint8."""
+    chunks, total = [], 0
+    while total < n:
+        pairs = game_pairs(TetrisEngine(rng=rng).play())
+        chunks.append(pairs.astype(np.uint8))
+        total += len(pairs)
+    pairs = np.concatenate(chunks)
+    return pairs[rng.permutation(len(pairs))[:n]]
+
+
+def record(out: str | Path, n_train: int, n_test: int, seed: int = 0, layout: bool = True,
+           compact: bool = True) -> dict:
+    """Record a data set; train and test come from different games (independent RNG streams)."""
+    out = Path(out)
+    data = {"train": record_pairs(n_train, np.random.default_rng([seed, 0])),
+            "test": record_pairs(n_test, np.random.default_rng([seed, 1]))}
+    out.mkdir(parents=True, exist_ok=True)
+    if layout:
+        header = _npy_header()
+        for split, pairs in data.items():
+            folder = out / split
+            folder.mkdir(exist_ok=True)
+            for i, pair in enumerate(pairs.astype("<i4")):
+                with open(folder / f"{i}.npy", "wb") as fh:  # what np.save writes, faster
+                    fh.write(header + pair.tobytes())
+    if compact:
+        tmp = out / (COMPACT_NAME + ".tmp.npz")
+        np.savez_compressed(tmp, **data, seed=np.int64(seed))
+        os.replace(tmp, out / COMPACT_NAME)
+    return data
+
+
+_INDEX = re.compile(r"^(\d+)\.npy$")
+
+
+def _npy_header() -> bytes:
+    """The .npy header np.save writes for an int32 (2, 22, 10) C-order array."""
+    import io
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<i4", "fortran_order": False, "shape": (2, ROWS, COLS)})
+    return buf.getvalue()
+
+
+_HEADER = _npy_header()
+_PAIR_BYTES = 2 * ROWS * COLS * 4
+
+
+def _check_pair(arr: np.ndarray, where: str) -> None:
+    if arr.shape != (2, ROWS, COLS):
+        raise RecordingError(f"{where}: expected shape (2, {ROWS}, {COLS}), got {arr.shape}")
+    if not np.isin(arr, (0, 1)).all():
+        bad = np.unique(arr[~np.isin(arr, (0, 1))])[:5].tolist()
+        raise RecordingError(f"{where}: values must be 0 or 1, found {bad}")
+
+
+def read_split(folder: Path) -> np.ndarray:
+    if not folder.is_dir():
+        raise RecordingError(f"{folder}: no such folder (expected {folder.name}/0.npy, 1.npy, ...)")
+    indices = sorted(int(m.group(1)) for m in map(_INDEX.match, os.listdir(folder)) if m)
+    if not indices:
+        raise RecordingError(f"{folder}: holds no N.npy files")
+    if indices[-1] != len(indices) - 1:
+        missing = next(i for i, v in enumerate(indices) if i != v)
+        raise RecordingError(f"{folder / f'{missing}.npy'}: missing (the files must be numbered "
+                             f"0..{indices[-1]} without gaps)")
+    out = np.empty((len(indices), 2, ROWS, COLS), dtype=np.uint8)
+    for i in indices:
+        path = folder / f"{i}.npy"
+        try:
+            raw = path.read_bytes()
+            if raw.startswith(_HEADER) and len(raw) == len(_HEADER) + _PAIR_BYTES:
+                arr = np.frombuffer(raw, dtype="<i4", offset=len(_HEADER)).reshape(2, ROWS, COLS)
+            else:  # another dtype or layout: let numpy parse it
+                arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise RecordingError(f"{path}: not a readable .npy array: {exc}") from None
+        _check_pair(arr, str(path))
+        out[i] = arr
+    return out
+
+
+def read_compact(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {s: z[s] for s in SPLITS if s in z}
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"{path}: not a readable .npz file: {exc}") from None
+    if not data:
+        raise RecordingError(f"{path}: holds neither a train nor a test array")
+    for split, arr in data.items():
+        if arr.ndim != 4 or arr.shape[1:] != (2, ROWS, COLS):
+            raise RecordingError(f"{path}: {split} must have shape (N, 2, {ROWS}, {COLS}), "
+                                 f"got {arr.shape}")
+        if not np.isin(arr, (0, 1)).all():
+            raise RecordingError(f"{path}: {split} holds values other than 0 and 1")
+    return {k: v.astype(np.uint8) for k, v in data.items()}
+
+
+def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
+    """{split: (N, 2, 22, 10) uint8} from a compact file or an original-layout folder (the
+    compact file beside the folders is preferred: one read instead of one per pair)."""
+    path = Path(path)
+    if path.is_file():
+        data = read_compact(path)
+    elif (path / COMPACT_NAME).is_file():
+        data = read_compact(path / COMPACT_NAME)
+    elif path.is_dir():
+        wanted = [split] if split else [s for s in SPLITS if (path / s).is_dir()]
+        if not wanted:
+            raise RecordingError(f"{path}: expected train/ and test/ folders or {COMPACT_NAME}")
+        data = {s: read_split(path / s) for s in wanted}
+    else:
+        raise RecordingError(f"{path}: no such recording (a folder with train/ and test/, or "
+                             f"a {COMPACT_NAME} file)")
+    if split is not None:
+        if split not in data:
+            raise RecordingError(f"{path}: has no {split} split")
+        return {split: data[split]}
+    return data
+
+
+def one_hot(boards) -> "torch.Tensor":  # noqa: F821
+    """(..., 22, 10) 0/1 boards -> (..., 2, 22, 10) float one-hot, channel c = (cell == c), as
+    the original notebooks encode them."""
+    import torch
+    b = torch.as_tensor(np.asarray(boards), dtype=torch.long)
+    return torch.nn.functional.one_hot(b, 2).movedim(-1, -3).float()

@@ -1,0 +1,109 @@
+"""The classic ruleset: 22 x 10 board, row 0 at the top; pieces spawn in rows 0-1, fall one row
+per tick with no side moves or rotation, and lock the tick they come to rest.
+
+One tick (``TetrisEngine.tick``):
+
+1. if any *locked* cell is in row 0 the game is over: no new frame;
+2. with no piece falling, a piece drawn uniformly from the seven appears at its spawn cells;
+   otherwise the falling piece moves down one row;
+3. if the piece now rests (a cell in row 21, or a locked cell directly below one of its cells)
+   it locks at once;
+4. the frame is the locked cells plus the falling piece's cells.
+
+A spawn cell that is already locked (a stack that reached row 1) simply shows as filled; the
+piece then rests at once, locks into row 0 and the game ends on the next tick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+ROWS, COLS = 22, 10
+PIECES = {
+    "I": ((0, 3), (0, 4), (0, 5), (0, 6)),
+    "O": ((0, 4), (0, 5), (1, 4), (1, 5)),
+    "J": ((0, 3), (1, 3), (1, 4), (1, 5)),
+    "T": ((0, 3), (0, 4), (0, 5), (1, 4)),
+    "S": ((0, 4), (0, 5), (1, 3), (1, 4)),
+    "L": ((0, 5), (1, 3), (1, 4), (1, 5)),
+    "Z": ((0, 3), (0, 4), (1, 4), (1, 5)),
+}
+PIECE_NAMES = tuple(PIECES)
+
+
+def empty_board() -> np.ndarray:
+    return np.zeros((ROWS, COLS), dtype=np.int32)
+
+
+def _mask(cells, rows=3) -> np.ndarray:
+    m = np.zeros((rows, COLS), dtype=np.int32)
+    for r, c in cells:
+        m[r, c] = 1
+    return m
+
+
+SPAWN_MASKS = np.stack([_mask(PIECES[p]) for p in PIECE_NAMES])  # (7, 3, 10): rows 0-2
+
+
+@dataclass
+class TetrisEngine:
+    """One game under the classic ruleset. ``rng`` draws the spawned pieces."""
+
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    locked: np.ndarray = field(default_factory=lambda: np.zeros((ROWS, COLS), dtype=bool))
+    falling: Optional[np.ndarray] = None  # (4, 2) rows and columns of the falling piece
+    piece: Optional[str] = None
+    over: bool = False
+
+    def frame(self) -> np.ndarray:
+        board = self.locked.astype(np.int32)
+        if self.falling is not None:
+            board[self.falling[:, 0], self.falling[:, 1]] = 1
+        return board
+
+    def _rests(self, cells: np.ndarray) -> bool:
+        rows, cols = cells[:, 0], cells[:, 1]
+        if (rows == ROWS - 1).any():
+            return True
+        return bool(self.locked[rows + 1, cols].any())
+
+    def tick(self, piece: Optional[str] = None) -> Optional[np.ndarray]:
+        """Advance one tick and return the new frame, or None if the game is over. ``piece``
+        forces the piece of a spawn (tests, replays); otherwise it is drawn uniformly."""
+        if self.over or self.locked[0].any():
+            self.over = True
+            return None
+        if self.falling is None:
+            name = piece if piece is not None else PIECE_NAMES[self.rng.integers(7)]
+            if name not in PIECES:
+                raise ValueError(f"unknown piece {name!r}; valid: {', '.join(PIECE_NAMES)}")
+            self.piece = name
+            self.falling = np.array(PIECES[name], dtype=np.int64)
+        else:
+            self.falling = self.falling + np.array([1, 0])
+        if self._rests(self.falling):
+            self.locked[self.falling[:, 0], self.falling[:, 1]] = True
+            self.falling, self.piece = None, None
+        return self.frame()
+
+    def play(self, max_frames: int = 100_000) -> np.ndarray:
+        """Frames of a whole game from the empty board (frame 0) until game over."""
+        frames = [self.frame()]
+        while len(frames) < max_frames:
+            f = self.tick()
+            if f is None:
+                break
+            frames.append(f)
+        return np.stack(frames)
+
+
+def identify_spawn(before: np.ndarray, after: np.ndarray) -> Optional[int]:
+    """Index into PIECE_NAMES of the piece whose mask equals ``after - before`` in rows 0-2
+    (and nothing changed below), else None."""
+    diff = after.astype(np.int32) - before.astype(np.int32)
+    if diff[3:].any():
+        return None
+    hits = np.flatnonzero((SPAWN_MASKS == diff[None, :3]).all(axis=(1, 2)))
+    return int(hits[0]) if len(hits) else None
