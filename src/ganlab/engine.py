@@ -138,6 +138,13 @@ class Game:
         if self.num_classes and self.data.labels is None:
             raise ConfigError("model: a conditional generator needs a dataset with labels")
         self.labels = self.data.labels.to(self.device) if self.data.labels is not None else None
+        # paired conditioning (image-to-image, the Tetris emulator): G(z, c) and D(x, c) for a
+        # condition c stored with each example; fakes are generated from the real batch's c
+        self.conditions = (self.data.conditions.to(self.device)
+                           if self.data.conditions is not None else None)
+        if self.conditions is not None and self.num_classes:
+            raise ConfigError("model: a game is conditioned on labels or on paired conditions, "
+                              "not both")
         self.loss = get_loss(loss) if isinstance(loss, str) else loss
         self.regularizers = list(regularizers) or (
             build_regularizers(self.loss, loss_args or {}, []) if isinstance(loss, str) else [])
@@ -174,6 +181,9 @@ class Game:
         # conditional grids: one row per class
         self.fixed_labels = (torch.arange(num_samples, device=self.device) * self.num_classes
                              // num_samples if self.num_classes else None)
+        if self.conditions is not None:
+            self.fixed_labels = self.conditions[:num_samples]
+            self.fixed_noise = self.fixed_noise[:len(self.fixed_labels)]
         self.iteration = 0
         self.history = History(d_loss=[], g_loss=[])
         self._pending: list[dict] = []
@@ -221,8 +231,15 @@ class Game:
     def noise(self, n: int) -> torch.Tensor:
         return self._sample_noise(n, self.latent_dim, generator=self.noise_gen, device=self.device)
 
-    def fake_labels(self, n: int) -> Optional[torch.Tensor]:
-        """Uniformly drawn class labels for fakes (conditional games), else None."""
+    def fake_labels(self, n: int, real_cond: Optional[torch.Tensor] = None
+                    ) -> Optional[torch.Tensor]:
+        """Conditions for ``n`` fakes: uniformly drawn class labels (label-conditional games),
+        the real batch's own conditions or a fresh batch of them (paired games), else None."""
+        if self.conditions is not None:
+            if real_cond is not None:
+                return real_cond
+            idx = self.sampler.next_indices()[:n].to(self.device, non_blocking=True)
+            return self.conditions.index_select(0, idx)
         if not self.num_classes:
             return None
         return torch.randint(self.num_classes, (n,), generator=self.noise_gen, device=self.device)
@@ -230,6 +247,8 @@ class Game:
     def real_batch(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         idx = self.sampler.next_indices().to(self.device, non_blocking=True)
         x = self.examples.index_select(0, idx)
+        if self.conditions is not None:
+            return x, self.conditions.index_select(0, idx)
         return x, (self.labels.index_select(0, idx) if self.num_classes else None)
 
     def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -270,7 +289,7 @@ class Game:
 
     def d_step(self) -> dict:
         real, real_y = self.real_batch()
-        fake_y = self.fake_labels(real.shape[0])
+        fake_y = self.fake_labels(real.shape[0], real_y)
         with torch.no_grad():
             fake = self.generate(self.noise(real.shape[0]), fake_y)
         for hook in self.regularizers:
@@ -412,6 +431,8 @@ class Game:
         gen = torch.Generator(device=self.device).manual_seed(self.seed + 4 + self.iteration)
         if noise is None:
             noise = self._sample_noise(n, self.latent_dim, generator=gen, device=self.device)
+        if self.conditions is not None and labels is None:
+            raise ValueError("sample: a paired-conditional game needs the conditions (labels=)")
         if self.num_classes and labels is None:
             labels = torch.randint(self.num_classes, (noise.shape[0],), generator=gen,
                                    device=self.device)
@@ -429,10 +450,16 @@ class Game:
         return self.data.to_data_scale(out) if data_scale else out
 
     def write_samples(self) -> Path:
-        from .viz import save_grid, save_scatter
+        from .viz import save_grid, save_rgb, save_scatter
         x = self.sample(noise=self.fixed_noise, labels=self.fixed_labels)
         path = self.run_dir / "samples" / f"iter_{self.iteration:07d}.png"
-        if self.data.kind == "image":
+        render = self.data.info.get("render")
+        if render is not None:  # e.g. Tetris: condition | prediction | truth
+            real = self.examples[:len(x)]
+            grid = render(self.fixed_labels, x, real)
+            save_rgb(grid, path)
+            self.tracker.image("samples", torch.from_numpy(grid).permute(2, 0, 1), self.iteration)
+        elif self.data.kind == "image":
             nrow = len(x) // self.num_classes if self.num_classes else None
             grid = save_grid(x, path, nrow=nrow)
             self.tracker.image("samples", torch.from_numpy(grid).permute(2, 0, 1),

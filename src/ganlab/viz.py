@@ -37,6 +37,16 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None,
     return grid
 
 
+def save_rgb(array: np.ndarray, path: str | Path, scale: int = 1) -> None:
+    """Save an (H, W, 3) or (H, W, 1) uint8 array as a PNG."""
+    from PIL import Image
+    img = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
 def _plt():
     import matplotlib
     matplotlib.use("Agg", force=False)

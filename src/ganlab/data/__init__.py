@@ -22,6 +22,7 @@ DATASETS = Registry("dataset")
 class Dataset:
     examples: Tensor  # (N, ...) float32, model scale
     labels: Optional[Tensor] = None  # (N,) int64 class labels, where the data has them
+    conditions: Optional[Tensor] = None  # (N, ...) paired inputs (e.g. board t for board t+1)
     kind: str = "image"  # "image" (N, C, H, W) or "points" (N, D)
     to_data_scale: Callable[[Tensor], Tensor] = field(default=lambda x: x)
     info: dict = field(default_factory=dict)  # e.g. toy mixtures: modes and std
@@ -78,5 +79,7 @@ def load_dataset(name: str, path: Optional[str] = None, args: dict | None = None
 
 
 from . import cifar, mnist, toy  # noqa: E402,F401  (register the datasets)
+from ..tetris import dataset as _tetris_dataset  # noqa: E402,F401
+from ..tetris import models as _tetris_models  # noqa: E402,F401
 
 __all__ = ["DATASETS", "Dataset", "BatchSampler", "load_dataset"]

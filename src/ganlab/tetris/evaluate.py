@@ -1,0 +1,42 @@
+"""Emulator predictions and their metrics."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .dataset import to_boards
+from .metrics import emulator_metrics, piece_diversity
+from .recordings import one_hot
+
+
+@torch.no_grad()
+def predict(game, boards, samples: int = 1, seed: int = 0, batch: int = 4096) -> np.ndarray:
+    """(N, 22, 10) 0/1 boards -> (N, K, 22, 10) int8 predictions, one per noise draw, with the
+    game's sampling generator in eval mode."""
+    G = game.sampling_generator
+    was = G.training
+    G.eval()
+    gen = torch.Generator(device=game.device).manual_seed(seed)
+    boards = np.asarray(boards)
+    out = np.empty((len(boards), samples) + boards.shape[1:], np.int8)
+    try:
+        for start in range(0, len(boards), batch):
+            x = one_hot(boards[start:start + batch]).to(game.device)
+            for k in range(samples):
+                z = game._sample_noise(len(x), game.latent_dim, generator=gen, device=game.device)
+                out[start:start + len(x), k] = to_boards(G(z, x)).cpu().numpy()
+    finally:
+        G.train(was)
+    return out
+
+
+def evaluate_pairs(game, pairs: np.ndarray, diversity_samples: int = 50, seed: int = 0) -> dict:
+    """All emulator metrics on (N, 2, 22, 10) pairs: one prediction per pair for accuracy and
+    spawn metrics, ``diversity_samples`` per actual-spawn input for piece diversity."""
+    x, y = pairs[:, 0], pairs[:, 1]
+    p = predict(game, x, 1, seed)[:, 0]
+    m = emulator_metrics(x, y, p)
+    spawn = (~x[:, 0].astype(bool).any(-1)) & y[:, 0].astype(bool).any(-1)
+    if spawn.any() and diversity_samples:
+        m.update(piece_diversity(x[spawn], predict(game, x[spawn], diversity_samples, seed + 1)))
+    return m
