@@ -109,3 +109,38 @@ def test_evaluation_of_a_perfect_emulator():
     assert m["board_accuracy"] <= 1.0
     preds = predict(game, pairs[:5, 0], samples=3)
     assert preds.shape == (5, 3, 22, 10) and preds.dtype == np.int8
+
+
+def test_predict_and_evaluate_commands(tmp_path):
+    import subprocess
+    import sys
+
+    from ganlab.run import train
+    train(small(), tmp_path / "run")
+    record(tmp_path / "rec", 20, 30, seed=9)
+    boards = np.load(tmp_path / "rec" / "test" / "0.npy")[:1].repeat(3, 0)  # (3, 22, 10)
+    np.save(tmp_path / "b.npy", boards)
+
+    def ganlab(*a):
+        return subprocess.run([sys.executable, "-m", "ganlab", "tetris", *a],
+                              capture_output=True, text=True, timeout=300)
+
+    r = ganlab("predict", str(tmp_path / "run"), "--input", str(tmp_path / "b.npy"),
+               "--samples", "4", "--out", str(tmp_path / "p.npy"))
+    assert r.returncode == 0, r.stderr
+    p = np.load(tmp_path / "p.npy")
+    assert p.shape == (3, 4, 22, 10) and p.dtype == np.int8 and set(np.unique(p)) <= {0, 1}
+    np.save(tmp_path / "bad.npy", np.zeros((3, 20, 10)))
+    r = ganlab("predict", str(tmp_path / "run"), "--input", str(tmp_path / "bad.npy"),
+               "--out", str(tmp_path / "x.npy"))
+    assert r.returncode == 2 and "expected boards of shape (N, 22, 10)" in r.stderr
+    np.save(tmp_path / "vals.npy", np.full((1, 22, 10), 3))
+    r = ganlab("predict", str(tmp_path / "run"), "--input", str(tmp_path / "vals.npy"),
+               "--out", str(tmp_path / "x.npy"))
+    assert r.returncode == 2 and "must be 0 or 1" in r.stderr
+    r = ganlab("evaluate", str(tmp_path / "run" / "checkpoints" / "latest.pt"), "--data",
+               str(tmp_path / "rec"), "--samples", "5", "--json", str(tmp_path / "m.json"))
+    assert r.returncode == 0, r.stderr
+    import json
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["n"] == 30 and "fall_accuracy" in m and "| board_accuracy_ceiling |" in r.stdout

@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--out", default="data/mnist")
     dp.set_defaults(func=cmd_data)
 
-    sp = sub.add_parser("tetris", help="the Tetris emulator: recordings")
+    sp = sub.add_parser("tetris", help="the Tetris emulator: record, predict, evaluate")
     tsub = sp.add_subparsers(dest="what", required=True)
     tp = tsub.add_parser("record", help="record (board t, board t+1) pairs in the original layout")
     tp.add_argument("out")
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--compact-only", action="store_true",
                     help="write only the compact recording.npz, not one .npy file per pair")
     tp.set_defaults(func=cmd_tetris_record)
+    from .tetris.cli import add_commands
+    add_commands(tsub)
     return p
 
 

@@ -308,16 +308,22 @@ class Game:
         return self._update(loss, batch, "d")
 
     def g_step(self) -> dict:
-        fake_y = self.fake_labels(self.batch_size)
-        fake = self.generate(self.noise(self.batch_size), fake_y)
+        real = None
+        if self.conditions is not None:  # paired: predict for real boards, keep their truth
+            real, fake_y = self.real_batch()
+        else:
+            fake_y = self.fake_labels(self.batch_size)
+        n = self.batch_size if real is None else real.shape[0]
+        fake = self.generate(self.noise(n), fake_y)
         fake_scores, fake_aux = self.critic(fake, fake_y, "g")
         weight = 1.0
         for hook in self.regularizers:
             weight *= hook.g_adversarial_weight
         loss = (weight * self.loss.generator(None, fake_scores) if weight
                 else fake_scores.new_zeros(()))
-        batch = StepBatch(None, fake, None, fake_scores, self._scores_fn(fake_y, "g"),
-                          self.iteration, None, fake_y, None, fake_aux)
+        batch = StepBatch(real, fake, None, fake_scores, self._scores_fn(fake_y, "g"),
+                          self.iteration, fake_y if real is not None else None, fake_y, None,
+                          fake_aux)
         return self._update(loss, batch, "g")
 
     def train_step(self) -> dict:

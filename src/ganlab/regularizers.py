@@ -39,7 +39,7 @@ REGULARIZERS = Registry("regularizer")
 
 @dataclass
 class StepBatch:
-    real: Optional[Tensor]  # None in G's step
+    real: Optional[Tensor]  # None in G's step, except in paired games: the truth for the fakes
     fake: Tensor  # detached in D's step
     real_scores: Optional[Tensor]
     fake_scores: Tensor

@@ -1,0 +1,101 @@
+"""``ganlab tetris ...`` commands on a trained emulator: predict and evaluate."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import CheckpointError, safe_load
+from ..config import load_config
+from ..data import Dataset
+from ..registry import ConfigError
+from .recordings import RecordingError, load_recording, one_hot
+from .rules import COLS, ROWS
+
+
+def load_emulator(path: str | Path):
+    """A Game restored from a run directory (its latest checkpoint) or a checkpoint file."""
+    from ..engine import Game
+    path = Path(path)
+    ckpt_path = path / "checkpoints" / "latest.pt" if path.is_dir() else path
+    state = safe_load(ckpt_path)
+    if not state.get("config"):
+        raise CheckpointError(f"{ckpt_path}: holds no config to rebuild the emulator from")
+    cfg = load_config(state["config"])
+    if cfg.data.name != "tetris":
+        raise ConfigError(f"{ckpt_path}: not a Tetris emulator (data.name is {cfg.data.name!r})")
+    n = cfg.data.batch_size
+    blank = one_hot(np.zeros((n, ROWS, COLS), np.int64))
+    game = Game.from_config(cfg, dataset=Dataset(examples=blank, conditions=blank, kind="boards"))
+    game.load_state_dict(state, str(ckpt_path))
+    return game
+
+
+def read_boards(path: str | Path) -> np.ndarray:
+    path = Path(path)
+    try:
+        boards = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"{path}: not a readable .npy array: {exc}") from None
+    if boards.ndim != 3 or boards.shape[1:] != (ROWS, COLS):
+        raise RecordingError(f"{path}: expected boards of shape (N, {ROWS}, {COLS}), "
+                             f"got {boards.shape}")
+    if not np.isin(boards, (0, 1)).all():
+        raise RecordingError(f"{path}: board cells must be 0 or 1")
+    return boards.astype(np.int64)
+
+
+def cmd_predict(args) -> None:
+    from .evaluate import predict
+    if args.samples < 1:
+        raise ConfigError(f"--samples: must be at least 1, got {args.samples}")
+    boards = read_boards(args.input)
+    game = load_emulator(args.run)
+    out = predict(game, boards, args.samples, seed=args.seed)
+    np.save(args.out, out)
+    print(f"wrote {out.shape} int8 predictions to {args.out}")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "undefined"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate_pairs
+    pairs = load_recording(args.data, args.split)[args.split]
+    game = load_emulator(args.run)
+    with torch.no_grad():
+        m = evaluate_pairs(game, pairs, diversity_samples=args.samples, seed=args.seed)
+    print(f"| metric ({args.split}, {len(pairs)} pairs) | value |\n|---|---|")
+    for k, v in m.items():
+        print(f"| {k} | {_fmt(v)} |")
+    text = json.dumps(m, indent=2)
+    if args.json:
+        Path(args.json).write_text(text)
+        print(f"JSON: {args.json}")
+    else:
+        print(text)
+
+
+def add_commands(tsub) -> None:
+    tp = tsub.add_parser("predict", help="predict next boards for boards in an .npy file")
+    tp.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    tp.add_argument("--input", required=True, help="(N, 22, 10) 0/1 boards")
+    tp.add_argument("--samples", type=int, default=1, help="noise samples per board (K)")
+    tp.add_argument("--out", required=True, help="(N, K, 22, 10) int8 predictions")
+    tp.add_argument("--seed", type=int, default=0)
+    tp.set_defaults(func=cmd_predict)
+    tp = tsub.add_parser("evaluate", help="the emulator metrics on a recorded data set")
+    tp.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    tp.add_argument("--data", required=True, help="recording folder (train/ test/) or file")
+    tp.add_argument("--split", default="test", choices=["train", "test"])
+    tp.add_argument("--samples", type=int, default=50, help="noise samples per spawn input")
+    tp.add_argument("--json", help="also write the metrics to this JSON file")
+    tp.add_argument("--seed", type=int, default=0)
+    tp.set_defaults(func=cmd_evaluate)
