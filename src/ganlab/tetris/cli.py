@@ -83,7 +83,26 @@ def cmd_evaluate(args) -> None:
         print(text)
 
 
+def cmd_rollout(args) -> None:
+    from .rollout import rollout, save_gif
+    if args.frames < 1:
+        raise ConfigError(f"--frames: must be at least 1, got {args.frames}")
+    game = load_emulator(args.run)
+    r = rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif))
+    print(f"rollout legality {_fmt(r['legality'])} ({r['legal']}/{r['frames']} transitions "
+          f"legal); games played {r['games_finished']}")
+    print("spawns per piece: " + ", ".join(f"{k} {v}" for k, v in r["spawns"].items()))
+    if args.gif:
+        print(f"GIF: {save_gif(r['frames_kept'], args.gif)}")
+
+
 def add_commands(tsub) -> None:
+    tp = tsub.add_parser("rollout", help="let the emulator play on its own output")
+    tp.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    tp.add_argument("--frames", type=int, default=5000)
+    tp.add_argument("--gif", help="also render the game as an animated GIF")
+    tp.add_argument("--seed", type=int, default=0)
+    tp.set_defaults(func=cmd_rollout)
     tp = tsub.add_parser("predict", help="predict next boards for boards in an .npy file")
     tp.add_argument("run", metavar="RUN_OR_CHECKPOINT")
     tp.add_argument("--input", required=True, help="(N, 22, 10) 0/1 boards")
