@@ -64,19 +64,26 @@ class TetrisDiscriminator(_PairD):
             nn.Linear(160, 16), nn.ReLU(), nn.Linear(16, 1), Scores()))
 
 
+def _conv(c_in: int, c_out: int, pad: int, batchnorm: bool) -> list:
+    if batchnorm:
+        return [nn.Conv2d(c_in, c_out, 3, padding=pad, bias=False), nn.BatchNorm2d(c_out),
+                nn.ReLU()]
+    return [nn.Conv2d(c_in, c_out, 3, padding=pad), nn.ReLU()]
+
+
+def _more_conv_body(pads: tuple, batchnorm: bool) -> nn.Sequential:
+    """conv, pool, then a 3x3 conv per entry of ``pads``; 11x5 maps end as 7x1 (112 features)."""
+    convs = [m for pad in pads for m in _conv(16, 16, pad, batchnorm)]
+    return nn.Sequential(nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), *convs,
+                         nn.Flatten(), nn.Linear(112, 16), nn.ReLU(), nn.Linear(16, 1), Scores())
+
+
 @MODELS.register("tetris-d-more-conv")
 class DiscWithMoreConv(_PairD):
     """conv, pool, two unpadded convs (with BN if ``batchnorm``), linear 16, linear 1."""
 
     def __init__(self, batchnorm: bool = False):
-        def conv(c_in, c_out):
-            if batchnorm:
-                return [nn.Conv2d(c_in, c_out, 3, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
-            return [nn.Conv2d(c_in, c_out, 3), nn.ReLU()]
-        super().__init__(nn.Sequential(
-            nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            *conv(16, 16), *conv(16, 16), nn.Flatten(),
-            nn.Linear(112, 16), nn.ReLU(), nn.Linear(16, 1), Scores()))
+        super().__init__(_more_conv_body((0, 0), batchnorm))
 
 
 @MODELS.register("tetris-d-more-conv-pad")
@@ -84,12 +91,4 @@ class DiscWithMoreConvPad(_PairD):
     """conv, pool, a padded conv, two unpadded convs (BN optional), linear 16, linear 1."""
 
     def __init__(self, batchnorm: bool = False):
-        def conv(c_in, c_out, pad):
-            if batchnorm:
-                return [nn.Conv2d(c_in, c_out, 3, padding=pad, bias=False),
-                        nn.BatchNorm2d(c_out), nn.ReLU()]
-            return [nn.Conv2d(c_in, c_out, 3, padding=pad), nn.ReLU()]
-        super().__init__(nn.Sequential(
-            nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            *conv(16, 16, 1), *conv(16, 16, 0), *conv(16, 16, 0), nn.Flatten(),
-            nn.Linear(112, 16), nn.ReLU(), nn.Linear(16, 1), Scores()))
+        super().__init__(_more_conv_body((1, 0, 0), batchnorm))
