@@ -292,3 +292,16 @@ def test_linear_lr_decay_is_stateless_and_applied():
     base = game.config.optim.g.lr
     assert game.opt_g.param_groups[0]["lr"] == pytest.approx(base * 1 / 10)  # set before iter 10
     assert game.opt_d.param_groups[0]["lr"] == pytest.approx(game.config.optim.d.lr)
+
+
+def test_periodic_evaluation_and_best_checkpoint_on_the_mixtures(tmp_path):
+    game = train(tiny_config("train.iterations=10", "train.eval_every=5",
+                             "train.best_metric=high_quality"), tmp_path / "r")
+    evals = [r for r in read_jsonl(tmp_path / "r" / "metrics.jsonl")
+             if r["kind"] == "eval" and "modes_total" in r and r["iteration"] in (5, 10)]
+    assert len(evals) >= 2 and all(r["modes_total"] == 8 for r in evals)
+    assert [e["iteration"] for e in game.eval_history] == [5, 10]
+    best = max(e["high_quality"] for e in game.eval_history)
+    assert safe_load(tmp_path / "r" / "checkpoints" / "best.pt")["best_value"] == best
+    with pytest.raises(Exception, match="best_metric needs train.eval_every"):
+        tiny_config("train.best_metric=high_quality")

@@ -182,3 +182,23 @@ def test_rollout_of_the_rules_is_fully_legal(tmp_path):
     assert Image.open(gif).n_frames == 50
     game.G = MODELS.build("tetris-g", {"latent_dim": 4})  # an untrained emulator is not legal
     assert rollout(game, 30)["legality"] < 0.5
+
+
+def test_evaluation_during_training_logs_both_splits_and_keeps_the_best(tmp_path):
+    from ganlab.run import train
+    from ganlab.tracking import read_jsonl
+    cfg = small("data.args={record: 400, eval_train: 50, eval_test: 60, eval_samples: 3}",
+                "train.eval_every=2", "train.best_metric=test/board_accuracy")
+    game = train(cfg, tmp_path / "run")
+    rows = [r for r in read_jsonl(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "eval"]
+    assert [r["iteration"] for r in rows] == [2, 4]
+    for key in ("train/fall_accuracy", "test/spawn_recall", "test/d_accuracy", "test/g_loss",
+                "test/combined_accuracy", "test/board_accuracy_ceiling", "train/n"):
+        assert key in rows[0], key
+    assert rows[0]["test/n"] == 60 and rows[0]["train/n"] == 50
+    best = max(r["test/board_accuracy"] for r in rows)
+    from ganlab.checkpoint import safe_load
+    assert safe_load(tmp_path / "run" / "checkpoints" / "best.pt")["best_value"] == best
+    assert game.best_value == best
+    with pytest.raises(Exception, match="best_metric: 'test/nope' is not a metric"):
+        Game.from_config(small("train.eval_every=1", "train.best_metric=test/nope")).play(1)

@@ -88,6 +88,9 @@ class TrainConfig:
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
     threads: Optional[int] = None  # torch intra-op threads; None leaves torch's default
     deterministic: bool = False  # deterministic kernels (bit-exact resume on GPU too; slower)
+    eval_every: int = 0  # evaluate the dataset's metrics every N iterations (0: never)
+    best_metric: Optional[str] = None  # keep checkpoints/best.pt by this evaluation metric
+    best_mode: str = "max"  # max | min
 
 
 @dataclass
@@ -317,6 +320,12 @@ def validate(cfg: RunConfig) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key}: must be at least 1, got {value}")
+    if cfg.train.best_mode not in ("max", "min"):
+        raise ConfigError(f"train.best_mode: {cfg.train.best_mode!r}; valid: max, min")
+    if cfg.train.best_metric and not cfg.train.eval_every:
+        raise ConfigError("train.best_metric needs train.eval_every > 0")
+    if cfg.train.eval_every < 0:
+        raise ConfigError(f"train.eval_every: must be >= 0, got {cfg.train.eval_every}")
     if cfg.train.iterations < 0:
         raise ConfigError(f"train.iterations: must be >= 0, got {cfg.train.iterations}")
 

@@ -126,6 +126,7 @@ class Game:
                  log_every: int = 50, sample_every: int = 500, checkpoint_every: int = 1000,
                  num_samples: int = 64, compile: bool = False, channels_last: bool = False,
                  progress: Optional[bool] = None, total_iterations: int = 0,
+                 eval_every: int = 0, best_metric: Optional[str] = None, best_mode: str = "max",
                  config: RunConfig | None = None):
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
         self.data = data if isinstance(data, Dataset) else Dataset(
@@ -195,6 +196,9 @@ class Game:
         self.last_checkpoint: Optional[Path] = None
         self.train_seconds = 0.0
         self._play_started: Optional[float] = None
+        self.eval_every, self.best_metric, self.best_mode = eval_every, best_metric, best_mode
+        self.best_value: Optional[float] = None
+        self.eval_history: list[dict] = []
 
     # --- construction from a config ----------------------------------------------------------
 
@@ -224,7 +228,8 @@ class Game:
                    run_dir=run_dir, log_every=t.log_every, sample_every=t.sample_every,
                    checkpoint_every=t.checkpoint_every, num_samples=t.num_samples,
                    compile=t.compile, channels_last=cfg.model.channels_last, progress=t.progress,
-                   total_iterations=t.iterations, config=cfg)
+                   total_iterations=t.iterations, eval_every=t.eval_every,
+                   best_metric=t.best_metric, best_mode=t.best_mode, config=cfg)
 
     # --- the training step -------------------------------------------------------------------
 
@@ -367,6 +372,9 @@ class Game:
                 if self.run_dir and it % self.checkpoint_every == 0:
                     self._flush()
                     self.save_checkpoint()
+                if self.eval_every and it % self.eval_every == 0:
+                    self._flush()
+                    self.evaluate()
             self._flush()
         finally:
             self.train_seconds += time.perf_counter() - t0
@@ -455,6 +463,29 @@ class Game:
         out = out.float().contiguous()
         return self.data.to_data_scale(out) if data_scale else out
 
+    def evaluate(self) -> dict:
+        """The dataset's metrics (``info["evaluate"]``, e.g. the Tetris emulator metrics on the
+        train and test splits; mode coverage for the mixtures), logged as ``eval`` rows; with
+        ``best_metric`` the best checkpoint so far is kept as ``checkpoints/best.pt``."""
+        fn = self.data.info.get("evaluate")
+        if fn is None:
+            return {}
+        metrics = fn(self)
+        self.eval_history.append({"iteration": self.iteration, **metrics})
+        self.tracker.log(self.iteration, metrics, kind="eval")
+        if self.best_metric:
+            if self.best_metric not in metrics:
+                raise ConfigError(f"train.best_metric: {self.best_metric!r} is not a metric of "
+                                  f"this dataset; valid: {', '.join(sorted(metrics))}")
+            value = metrics[self.best_metric]
+            better = value is not None and (self.best_value is None or (
+                value > self.best_value if self.best_mode == "max" else value < self.best_value))
+            if better:
+                self.best_value = value
+                if self.run_dir:
+                    ckpt.atomic_save(self.state_dict(), self.run_dir / "checkpoints" / "best.pt")
+        return metrics
+
     def write_samples(self) -> Path:
         from .viz import save_grid, save_rgb, save_scatter
         x = self.sample(noise=self.fixed_noise, labels=self.fixed_labels)
@@ -493,6 +524,8 @@ class Game:
                     "sampler": self.sampler.state_dict()},
             "fixed_noise": self.fixed_noise.cpu(),
             "hooks": [hook.state_dict() for hook in self.regularizers],
+            "best_value": self.best_value,
+            "eval_history": self.eval_history,
             "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history.items()},
         }
 
@@ -512,6 +545,8 @@ class Game:
         self.noise_gen.set_state(state["rng"]["noise"])
         self.sampler.load_state_dict(state["rng"]["sampler"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
+        self.best_value = state.get("best_value")
+        self.eval_history = list(state.get("eval_history", []))
         hook_states = state.get("hooks", [])
         if len(hook_states) != len(self.regularizers):
             raise ckpt.CheckpointError(f"{source}: was written with {len(hook_states)} "

@@ -32,6 +32,9 @@ class Tracker:
             return
         row = {"iteration": int(iteration), "kind": kind}
         for k, v in scalars.items():
+            if v is None:  # undefined (e.g. precision with nothing predicted): null, no point
+                row[k] = None
+                continue
             v = float(v)
             row[k] = v if math.isfinite(v) else str(v)
             self.tb.add_scalar(f"{kind}/{k}", v, int(iteration))

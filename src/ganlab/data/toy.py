@@ -18,7 +18,15 @@ def mixture(modes: torch.Tensor, std: float, n: int, seed: int) -> Dataset:
     which = torch.randint(len(modes), (n,), generator=g)
     pts = modes[which] + std * torch.randn(n, modes.shape[1], generator=g)
     return Dataset(examples=pts.float(), labels=which, kind="points",
-                   info={"modes": modes.float(), "std": float(std)})
+                   info={"modes": modes.float(), "std": float(std), "evaluate": evaluate_modes})
+
+
+def evaluate_modes(game, n: int = 2500) -> dict:
+    """Mode coverage of ``n`` samples (the PacGAN protocol), for evaluation during training."""
+    from ..metrics.modes import mode_metrics
+    m = mode_metrics(game.sample(n), game.data.info["modes"], game.data.info["std"])
+    m.pop("counts")
+    return m
 
 
 def ring_modes(k: int, radius: float) -> torch.Tensor:

@@ -40,3 +40,43 @@ def evaluate_pairs(game, pairs: np.ndarray, diversity_samples: int = 50, seed: i
     if spawn.any() and diversity_samples:
         m.update(piece_diversity(x[spawn], predict(game, x[spawn], diversity_samples, seed + 1)))
     return m
+
+
+@torch.no_grad()
+def adversarial_metrics(game, pairs: np.ndarray, seed: int = 0, batch: int = 4096) -> dict:
+    """D's loss and accuracy on real pairs and on G's predictions, and G's loss, on ``pairs``
+    (D accuracy: share of real pairs scored > 0 and fake pairs scored < 0)."""
+    gen = torch.Generator(device=game.device).manual_seed(seed)
+    G, D = game.sampling_generator, game.D
+    was_g, was_d = G.training, D.training
+    G.eval()
+    D.eval()
+    rs, fs = [], []
+    try:
+        for start in range(0, len(pairs), batch):
+            chunk = pairs[start:start + batch]
+            x, y = one_hot(chunk[:, 0]).to(game.device), one_hot(chunk[:, 1]).to(game.device)
+            z = game._sample_noise(len(x), game.latent_dim, generator=gen, device=game.device)
+            rs.append(D(y, x).float())
+            fs.append(D(G(z, x), x).float())
+    finally:
+        G.train(was_g)
+        D.train(was_d)
+    r, f = torch.cat(rs), torch.cat(fs)
+    acc = (torch.cat([(r > 0), (f < 0)]).float().mean()).item()
+    return {"d_loss": game.loss.discriminator(r, f).item(), "g_loss": game.loss.generator(r, f).item(),
+            "d_accuracy": acc}
+
+
+def evaluate_splits(game, sets: dict, diversity_samples: int = 50) -> dict:
+    """Every metric on every split, flattened to ``split/metric`` scalars for logging."""
+    out = {}
+    for split, pairs in sets.items():
+        m = evaluate_pairs(game, pairs, diversity_samples=diversity_samples)
+        m.update(adversarial_metrics(game, pairs))
+        counts = m.pop("piece_counts", {})
+        m.update({f"piece_{k}": v for k, v in counts.items()})
+        board = m.get("board_accuracy")
+        m["combined_accuracy"] = (board + 2 * m["d_accuracy"] - 1) if board is not None else None
+        out.update({f"{split}/{k}": v for k, v in m.items()})
+    return out
