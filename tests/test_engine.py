@@ -305,3 +305,24 @@ def test_periodic_evaluation_and_best_checkpoint_on_the_mixtures(tmp_path):
     assert safe_load(tmp_path / "r" / "checkpoints" / "best.pt")["best_value"] == best
     with pytest.raises(Exception, match="best_metric needs train.eval_every"):
         tiny_config("train.best_metric=high_quality")
+
+
+def test_histograms_and_zero_gradient_counts_in_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    game = train(tiny_config("train.iterations=4", "train.histogram_every=2"), tmp_path / "r")
+    acc = EventAccumulator(str(tmp_path / "r" / "tb"), size_guidance={"histograms": 0})
+    acc.Reload()
+    hists = set(acc.Tags()["histograms"])
+    assert {"scores/real", "scores/fake", "weights/G/0.weight", "grads/D/0.weight"} <= hists
+    assert [e.step for e in acc.Histograms("scores/real")] == [2, 4]
+    zeros = acc.Scalars("grads/zero_grads_G")
+    assert [e.step for e in zeros] == [2, 4]
+    # dead units made on purpose: with D's first layer zeroed, its outputs are 0, so the next
+    # layer's weights get no gradient, and no gradient reaches G through the zero weights
+    with torch.no_grad():
+        for p in game.D[0].parameters():
+            p.zero_()
+    game.play(1)
+    counts = game.zero_grad_counts()
+    assert counts["zero_grads_D"] >= game.D[2].weight.numel()
+    assert counts["zero_grads_G"] == sum(p.numel() for p in game.G.parameters())

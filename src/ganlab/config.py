@@ -89,6 +89,7 @@ class TrainConfig:
     threads: Optional[int] = None  # torch intra-op threads; None leaves torch's default
     deterministic: bool = False  # deterministic kernels (bit-exact resume on GPU too; slower)
     eval_every: int = 0  # evaluate the dataset's metrics every N iterations (0: never)
+    histogram_every: int = 0  # TensorBoard histograms of weights, gradients, D scores (0: never)
     best_metric: Optional[str] = None  # keep checkpoints/best.pt by this evaluation metric
     best_mode: str = "max"  # max | min
 
@@ -324,6 +325,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.best_mode: {cfg.train.best_mode!r}; valid: max, min")
     if cfg.train.best_metric and not cfg.train.eval_every:
         raise ConfigError("train.best_metric needs train.eval_every > 0")
+    if cfg.train.histogram_every < 0:
+        raise ConfigError(f"train.histogram_every: must be >= 0, got {cfg.train.histogram_every}")
     if cfg.train.eval_every < 0:
         raise ConfigError(f"train.eval_every: must be >= 0, got {cfg.train.eval_every}")
     if cfg.train.iterations < 0:

@@ -127,6 +127,7 @@ class Game:
                  num_samples: int = 64, compile: bool = False, channels_last: bool = False,
                  progress: Optional[bool] = None, total_iterations: int = 0,
                  eval_every: int = 0, best_metric: Optional[str] = None, best_mode: str = "max",
+                 histogram_every: int = 0,
                  config: RunConfig | None = None):
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
         self.data = data if isinstance(data, Dataset) else Dataset(
@@ -199,6 +200,8 @@ class Game:
         self.eval_every, self.best_metric, self.best_mode = eval_every, best_metric, best_mode
         self.best_value: Optional[float] = None
         self.eval_history: list[dict] = []
+        self.histogram_every = histogram_every
+        self._last_scores: dict = {}
 
     # --- construction from a config ----------------------------------------------------------
 
@@ -229,7 +232,8 @@ class Game:
                    checkpoint_every=t.checkpoint_every, num_samples=t.num_samples,
                    compile=t.compile, channels_last=cfg.model.channels_last, progress=t.progress,
                    total_iterations=t.iterations, eval_every=t.eval_every,
-                   best_metric=t.best_metric, best_mode=t.best_mode, config=cfg)
+                   best_metric=t.best_metric, best_mode=t.best_mode,
+                   histogram_every=t.histogram_every, config=cfg)
 
     # --- the training step -------------------------------------------------------------------
 
@@ -310,6 +314,8 @@ class Game:
             loss = self.loss.discriminator_with_targets(real_scores, fake_scores, *targets)
         batch = StepBatch(real, fake, real_scores, fake_scores, self._scores_fn(real_y, "real"),
                           self.iteration, real_y, fake_y, real_aux, fake_aux)
+        if self.histogram_every:
+            self._last_scores = {"real": real_scores.detach(), "fake": fake_scores.detach()}
         return self._update(loss, batch, "d")
 
     def g_step(self) -> dict:
@@ -372,6 +378,8 @@ class Game:
                 if self.run_dir and it % self.checkpoint_every == 0:
                     self._flush()
                     self.save_checkpoint()
+                if self.run_dir and self.histogram_every and it % self.histogram_every == 0:
+                    self.write_histograms()
                 if self.eval_every and it % self.eval_every == 0:
                     self._flush()
                     self.evaluate()
@@ -462,6 +470,28 @@ class Game:
             G.train(was)
         out = out.float().contiguous()
         return self.data.to_data_scale(out) if data_scale else out
+
+    def zero_grad_counts(self) -> dict:
+        """Parameter elements whose last gradient is exactly zero, per network (dead units)."""
+        out = {}
+        for name, model in (("G", self.G), ("D", self.D)):
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            out[f"zero_grads_{name}"] = int(sum((g == 0).sum().item() for g in grads))
+        return out
+
+    @torch.no_grad()
+    def write_histograms(self) -> None:
+        """Weights and last gradients of both networks and D's scores on real and fake, as
+        TensorBoard histograms; zero-gradient counts as scalars."""
+        tb, it = self.tracker.tb, self.iteration
+        for name, model in (("G", self.G), ("D", self.D)):
+            for pname, p in model.named_parameters():
+                tb.add_histogram(f"weights/{name}/{pname}", p.detach().float().cpu(), it)
+                if p.grad is not None:
+                    tb.add_histogram(f"grads/{name}/{pname}", p.grad.float().cpu(), it)
+        for kind, scores in self._last_scores.items():
+            tb.add_histogram(f"scores/{kind}", scores.float().cpu(), it)
+        self.tracker.log(it, self.zero_grad_counts(), kind="grads")
 
     def evaluate(self) -> dict:
         """The dataset's metrics (``info["evaluate"]``, e.g. the Tetris emulator metrics on the
