@@ -224,3 +224,37 @@ def test_historical_averaging_gradient_equals_autograd_of_the_penalty():
     assert pen.item() == pytest.approx(ref.item(), rel=1e-5)
     for p, g in zip(params, grads):
         assert torch.allclose(p.grad, g, atol=1e-7)
+
+
+def test_freeze_schedules():
+    game = Game.from_config(tiny_config("regularizers=[{name: schedule, args: {freeze_g_at: 3}}]"))
+    game.play(3)
+    g3 = [p.clone() for p in game.G.parameters()]
+    d3 = [p.clone() for p in game.D.parameters()]
+    h = game.play(3)
+    assert all(torch.equal(a, b) for a, b in zip(g3, game.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d3, game.D.parameters()))
+    assert len(h["d_loss"]) == 6 and len(h["g_loss"]) == 3  # G's loss stops with its training
+    game = Game.from_config(tiny_config(
+        "regularizers=[{name: schedule, args: {freeze_d_at_epoch: 0.25}}]"))  # 16 it/epoch
+    game.play(4)
+    d4 = [p.clone() for p in game.D.parameters()]
+    game.play(2)
+    assert all(torch.equal(a, b) for a, b in zip(d4, game.D.parameters()))
+
+
+def test_replace_discriminator_with_another_class_and_resume(tmp_path):
+    sched = ("regularizers=[{name: schedule, args: {replace_d_at: 5, replace_d_lr: 0.003, "
+             "replace_d: {name: toy-mlp-d, args: {hidden: 8, layers: 1}}}}]")
+    cfg = tiny_config("train.iterations=10", sched)
+    full = train(cfg, tmp_path / "full")
+    assert full.D[0].out_features == 8 and full.opt_d.param_groups[0]["lr"] == 0.003
+    assert full.opt_d.param_groups[0]["params"][0] is full.D[0].weight
+    part = start(cfg, tmp_path / "part")
+    part.play(7)  # stopped after the swap
+    resumed = resume(tmp_path / "part")
+    assert resumed.D[0].out_features == 8
+    for a, b in zip(full.D.state_dict().values(), resumed.D.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(full.G.state_dict().values(), resumed.G.state_dict().values()):
+        assert torch.equal(a, b)

@@ -338,18 +338,27 @@ class Game:
         return self._update(loss, batch, "g")
 
     def train_step(self) -> dict:
-        """One iteration: ``n_critic`` D steps then one G step; returns device scalars."""
+        """One iteration: ``n_critic`` D steps then one G step (a player a hook freezes is
+        skipped); returns device scalars."""
+        for hook in self.regularizers:
+            hook.before_iteration(self)
+        train_d = all(hook.trains("d", self) for hook in self.regularizers)
+        train_g = all(hook.trains("g", self) for hook in self.regularizers)
         self.G.train()
         self.D.train()
-        set_requires_grad(self.G, False)
+        out = {}
+        if train_d:
+            set_requires_grad(self.G, False)
+            set_requires_grad(self.D, True)
+            for _ in range(self.n_critic):
+                out.update(self.d_step())
+        if train_g:
+            set_requires_grad(self.D, False)
+            set_requires_grad(self.G, True)
+            out.update(self.g_step())
         set_requires_grad(self.D, True)
-        for _ in range(self.n_critic):
-            d_out = self.d_step()
-        set_requires_grad(self.D, False)
         set_requires_grad(self.G, True)
-        g_out = self.g_step()
-        set_requires_grad(self.D, True)
-        return {**d_out, **g_out}
+        return out
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -560,6 +569,13 @@ class Game:
         }
 
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
+        # hooks first: a schedule that swapped D must rebuild it before D's weights load
+        hook_states = state.get("hooks", [])
+        if len(hook_states) != len(self.regularizers):
+            raise ckpt.CheckpointError(f"{source}: was written with {len(hook_states)} "
+                                       f"regularizers/tricks, this game has {len(self.regularizers)}")
+        for hook, hs in zip(self.regularizers, hook_states):
+            hook.load_state_dict(hs)
         try:
             self.G.load_state_dict(state["G"])
             self.D.load_state_dict(state["D"])
@@ -577,13 +593,18 @@ class Game:
         self.fixed_noise = state["fixed_noise"].to(self.device)
         self.best_value = state.get("best_value")
         self.eval_history = list(state.get("eval_history", []))
-        hook_states = state.get("hooks", [])
-        if len(hook_states) != len(self.regularizers):
-            raise ckpt.CheckpointError(f"{source}: was written with {len(hook_states)} "
-                                       f"regularizers/tricks, this game has {len(self.regularizers)}")
-        for hook, hs in zip(self.regularizers, hook_states):
-            hook.load_state_dict(hs)
         self.history = History({k: v.tolist() for k, v in state["history"].items()})
+
+    def replace_discriminator(self, D: nn.Module, optim_cfg: OptimizerConfig) -> None:
+        """Swap in a new D (already initialised) with a fresh optimizer."""
+        self.D = D.to(self.device)
+        if self.channels_last:
+            self.D.to(memory_format=torch.channels_last)
+        self._D_fwd = self.D
+        self.opt_d = make_optimizer(self.D.parameters(), optim_cfg, self.device)
+        self._schedules = [(c, w) for c, w in self._schedules if w != "d"]
+        if optim_cfg.decay != "none":
+            self._schedules.append((optim_cfg, "d"))
 
     def save(self, path: str | Path) -> Path:
         self._flush()

@@ -5,6 +5,8 @@ engine calls them:
 
 - ``setup(game)``: once, after the models are built and initialised and before the optimizers
   exist (spectral normalisation re-parametrises D here; EMA copies G).
+- ``before_iteration(game)`` and ``trains(player, game) -> bool``: at the start of every
+  iteration; a player ("d" or "g") any hook says not to train is skipped (freeze schedules).
 - ``d_fakes(fake, fake_labels, game) -> (fake, fake_labels)``: D's fake batch (replay buffer).
 - ``transform_d_input(x, phase, game) -> x``: every input to D, ``phase`` "real" or "fake" in
   D's step and "g" in G's (instance noise, PacGAN packing).
@@ -59,6 +61,12 @@ class Regularizer:
 
     def setup(self, game) -> None:
         pass
+
+    def before_iteration(self, game) -> None:
+        pass
+
+    def trains(self, player: str, game) -> bool:
+        return True
 
     def d_fakes(self, fake: Tensor, fake_labels: Optional[Tensor], game):
         return fake, fake_labels

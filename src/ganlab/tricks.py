@@ -23,6 +23,9 @@ Name in a config (``regularizers: [{name: ..., args: {...}}]``) and what it does
   (Yazıcı et al. 2019).
 - ``pack``: PacGAN (Lin et al. 2018): D judges ``m`` samples at once, concatenated along the
   feature/channel axis; D must be built for ``m`` times the input size.
+- ``schedule``: one-sided training (the Tetris experiments): freeze G or D from an iteration
+  on, or replace D with a freshly initialised one (optionally of another registered class) with
+  its own learning rate.
 """
 from __future__ import annotations
 
@@ -466,3 +469,75 @@ class ACGAN(Regularizer):
 
     def g_penalty(self, batch: StepBatch) -> Tensor:
         return self.weight * nn.functional.cross_entropy(batch.fake_aux, batch.fake_labels)
+
+
+@REGULARIZERS.register("schedule")
+class Schedule(Regularizer):
+    """Freeze and replace schedules. Iterations are counted from the start of the run;
+    ``*_epoch`` forms count epochs of ``len(data) // batch_size`` iterations.
+
+    - ``freeze_g_at`` / ``freeze_d_at``: from that iteration on the player is not trained;
+    - ``replace_d_at``: at that iteration D is replaced by a fresh ``replace_d`` (a model
+      ``{name, args}``; default: D's own class and arguments from the config), initialised with
+      ``replace_init`` (default: the config's init), trained with Adam at ``replace_d_lr``
+      (default: D's learning rate) and the config's betas.
+    """
+
+    name = "schedule"
+
+    def __init__(self, freeze_g_at: Optional[int] = None, freeze_d_at: Optional[int] = None,
+                 replace_d_at: Optional[int] = None, replace_d: Optional[dict] = None,
+                 replace_init: Optional[str] = None, replace_d_lr: Optional[float] = None,
+                 freeze_g_at_epoch: Optional[float] = None,
+                 freeze_d_at_epoch: Optional[float] = None,
+                 replace_d_at_epoch: Optional[float] = None):
+        self.raw = {"freeze_g": (freeze_g_at, freeze_g_at_epoch),
+                    "freeze_d": (freeze_d_at, freeze_d_at_epoch),
+                    "replace_d": (replace_d_at, replace_d_at_epoch)}
+        for key, (it, ep) in self.raw.items():
+            if it is not None and ep is not None:
+                raise ValueError(f"give {key}_at or {key}_at_epoch, not both")
+        self.replace_spec, self.replace_init, self.replace_lr = replace_d, replace_init, replace_d_lr
+        self.replaced = False
+
+    def setup(self, game) -> None:
+        self.game = game
+        per_epoch = max(1, len(game.data) // game.batch_size)
+        self.at = {k: (int(it) if it is not None else
+                       (int(round(ep * per_epoch)) if ep is not None else None))
+                   for k, (it, ep) in self.raw.items()}
+        if self.replace_spec is not None and "name" not in self.replace_spec:
+            raise ValueError("replace_d: expected {name: MODEL, args: {...}}")
+
+    def trains(self, player: str, game) -> bool:
+        at = self.at[f"freeze_{player}"]
+        return at is None or game.iteration < at
+
+    def before_iteration(self, game) -> None:
+        at = self.at["replace_d"]
+        if at is not None and not self.replaced and game.iteration >= at:
+            self._replace()
+
+    def _replace(self) -> None:
+        from .config import Component, OptimizerConfig
+        from .engine import build_model
+        from .init import apply_init
+        game, cfg = self.game, self.game.config
+        spec = self.replace_spec or ({"name": cfg.model.discriminator.name,
+                                      "args": cfg.model.discriminator.args} if cfg else None)
+        if spec is None:
+            raise ValueError("replace_d: no config to take D's class from; give replace_d")
+        D = build_model(Component(spec["name"], spec.get("args", {})), "schedule.replace_d")
+        apply_init(D, self.replace_init or (cfg.model.init if cfg else "default"))
+        base = cfg.optim.d if cfg else OptimizerConfig()
+        opt = OptimizerConfig(name=base.name, lr=self.replace_lr or base.lr, betas=base.betas,
+                              weight_decay=base.weight_decay, implementation=base.implementation)
+        game.replace_discriminator(D, opt)
+        self.replaced = True
+
+    def state_dict(self) -> dict:
+        return {"replaced": self.replaced}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["replaced"] and not self.replaced:
+            self._replace()  # rebuild the swapped-in D before its weights load
