@@ -202,3 +202,32 @@ def test_evaluation_during_training_logs_both_splits_and_keeps_the_best(tmp_path
     assert game.best_value == best
     with pytest.raises(Exception, match="best_metric: 'test/nope' is not a metric"):
         Game.from_config(small("train.eval_every=1", "train.best_metric=test/nope")).play(1)
+
+
+def test_reconstruction_best_of_many():
+    from ganlab.regularizers import StepBatch
+    from ganlab.tricks import Reconstruction
+    game = Game.from_config(small("regularizers=[{name: reconstruction, args: {k: 3}}]"))
+    rec = game.regularizers[0]
+    real = one_hot(np.zeros((2, 22, 10), np.int64))  # all empty
+    good = real.clone()
+    bad = one_hot(np.ones((2, 22, 10), np.int64))
+    half = 0.5 * torch.ones_like(real)
+    outputs = iter([good[:1].expand(2, -1, -1, -1).clone(), half])
+    game.generate = lambda z, c: next(outputs)
+    fake = torch.cat([bad[:1], half[:1]])  # example 0: bad, then good, then half
+    pen = rec.g_penalty(StepBatch(real, fake, None, None, None, 0, None, real))
+    per_cell_half = -np.log(0.5)
+    # example 0: min(bad, good, half) = good (~0); example 1: min(half, good, half) = good
+    assert pen.item() == pytest.approx(0.0, abs=1e-5)
+    one = Reconstruction(k=1)
+    one.game = game
+    pen1 = one.g_penalty(StepBatch(real, half, None, None, None, 0, None, real))
+    assert pen1.item() == pytest.approx(per_cell_half, rel=1e-5)  # plain CE when k = 1
+    with pytest.raises(Exception, match="needs a paired game"):
+        Game.from_config(tiny_ring("regularizers=[{name: reconstruction}]"))
+
+
+def tiny_ring(*extra):
+    from helpers import tiny_config
+    return tiny_config(*extra)
