@@ -102,6 +102,24 @@ def cmd_tetris_record(args) -> None:
     print(f"compact file: {out / COMPACT_NAME}; {secs:.1f} s")
 
 
+def cmd_sweep(args) -> None:
+    from .sweep import sweep
+    if args.seeds < 1 or args.jobs < 1:
+        raise ConfigError("--seeds and --jobs must be at least 1")
+    out = args.out or f"runs/sweep-{Path(args.config).stem}"
+    sweep(args.config, args.seeds, args.grid, out, jobs=args.jobs, backend=args.backend,
+          overrides=args.set, threads_per_run=args.threads)
+    print(f"sweep directory: {out}  (compare: ganlab compare {out})")
+
+
+def cmd_compare(args) -> None:
+    from .compare import compare
+    out = args.out or str(Path(args.paths[0]) / "compare")
+    print(compare(args.paths, out, baseline=args.baseline, alternative=args.alternative,
+                  metrics=args.metric or None))
+    print(f"report: {Path(out) / 'report.md'} (plots beside it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlab", description="GAN experiments: train, resume, sample.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -134,6 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("config")
     add_set(sp)
     sp.set_defaults(func=cmd_show)
+
+    sp = sub.add_parser("sweep", help="every grid combination x every seed, in parallel")
+    sp.add_argument("config")
+    sp.add_argument("--seeds", type=int, default=3)
+    sp.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
+    sp.add_argument("--out")
+    sp.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    sp.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    sp.add_argument("--backend", default="local", choices=["local", "ray"])
+    add_set(sp)
+    sp.set_defaults(func=cmd_sweep)
+
+    sp = sub.add_parser("compare", help="tables, t-tests and plots across runs and seeds")
+    sp.add_argument("paths", nargs="+", metavar="RUN_DIRS_OR_SWEEP")
+    sp.add_argument("--baseline", help="configuration to test the others against")
+    sp.add_argument("--alternative", default="two-sided", choices=["two-sided", "less", "greater"])
+    sp.add_argument("--metric", action="append", default=[], help="only these metrics")
+    sp.add_argument("--out", help="report folder (default: FIRST_PATH/compare)")
+    sp.set_defaults(func=cmd_compare)
 
     sp = sub.add_parser("data", help="prepare data sets offline")
     dsub = sp.add_subparsers(dest="what", required=True)
