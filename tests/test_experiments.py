@@ -94,3 +94,17 @@ def test_compare_and_sweep_commands(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "## modes_captured" in r.stdout and "p-value" in r.stdout
     assert collect([str(tmp_path / "s")]).keys() == {"optim.d.lr=1e-3", "optim.d.lr=3e-3"}
+
+
+def test_sweep_on_a_local_ray_instance(tmp_path):
+    import ray
+    out = tmp_path / "ray"
+    try:
+        sweep("ring8", 2, ["optim.g.lr=1e-3"], out, jobs=2, backend="ray", overrides=TINY,
+              threads_per_run=1, log=lambda *_: None)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    for seed in (0, 1):
+        assert run_state(plan("ring8", 2, ["optim.g.lr=1e-3"], out, TINY)[seed], 12) == "done"
+    assert not ray.is_initialized()  # the sweep shuts down the instance it started
