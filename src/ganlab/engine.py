@@ -30,6 +30,10 @@ from torch import nn
 from . import checkpoint as ckpt
 from .config import OptimizerConfig, RunConfig, to_plain
 from .data import BatchSampler, Dataset, load_dataset
+from .distributed import average as dist_average
+from .distributed import average_gradients, gather_objects, local_device
+from .distributed import barrier as dist_barrier
+from .distributed import world as dist_world
 from .init import apply_init
 from .losses import LossPair, get_loss
 from .models import MODELS
@@ -129,12 +133,14 @@ class Game:
                  eval_every: int = 0, best_metric: Optional[str] = None, best_mode: str = "max",
                  histogram_every: int = 0,
                  config: RunConfig | None = None):
-        self.device = torch.device(device) if not isinstance(device, torch.device) else device
+        self.rank, self.world = dist_world()
+        device = torch.device(device) if not isinstance(device, torch.device) else device
+        self.device = local_device(device)
         self.data = data if isinstance(data, Dataset) else Dataset(
             examples=torch.as_tensor(data, dtype=torch.float32),
             kind="image" if torch.as_tensor(data).dim() == 4 else "points")
         self.config = config
-        ckpt.seed_everything(seed)
+        ckpt.seed_everything(seed + 104729 * self.rank)  # per-rank global RNG (dropout, GP)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.num_classes = int(getattr(G, "num_classes", 0) or 0)
         if self.num_classes and self.data.labels is None:
@@ -154,6 +160,11 @@ class Game:
         self._sample_noise = LATENTS.get(latent_dist, "latent.dist")
         self.batch_size, self.n_critic = batch_size, n_critic
         self.seed = seed
+        if self.world > 1:  # every rank starts from rank 0's weights
+            import torch.distributed as tdist
+            with torch.no_grad():
+                for t in [*self.G.state_dict().values(), *self.D.state_dict().values()]:
+                    tdist.broadcast(t, 0)
         for hook in self.regularizers:  # may wrap or copy the models: before optimizers exist
             try:
                 hook.setup(self)
@@ -175,7 +186,7 @@ class Game:
         self.total_iterations = total_iterations
         self.opt_g = make_optimizer(self.G.parameters(), og, self.device)
         self.opt_d = make_optimizer(self.D.parameters(), od, self.device)
-        self.sampler = BatchSampler(len(self.data), batch_size, seed + 1)
+        self.sampler = BatchSampler(len(self.data), batch_size, seed + 1, self.rank, self.world)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(seed + 2)
         fixed_gen = torch.Generator(device=self.device).manual_seed(seed + 3)
         self.fixed_noise = self._sample_noise(num_samples, latent_dim, generator=fixed_gen,
@@ -190,7 +201,8 @@ class Game:
         self.history = History(d_loss=[], g_loss=[])
         self._pending: list[dict] = []
         self.run_dir = Path(run_dir) if run_dir else None
-        self.tracker = Tracker(self.run_dir)
+        self.is_main = self.rank == 0
+        self.tracker = Tracker(self.run_dir if self.is_main else None)
         self.log_every, self.sample_every = log_every, sample_every
         self.checkpoint_every = checkpoint_every
         self.progress = progress
@@ -238,7 +250,10 @@ class Game:
     # --- the training step -------------------------------------------------------------------
 
     def noise(self, n: int) -> torch.Tensor:
-        return self._sample_noise(n, self.latent_dim, generator=self.noise_gen, device=self.device)
+        """Noise for ``n`` examples: with several ranks, this rank's slice of the global draw."""
+        z = self._sample_noise(n * self.world, self.latent_dim, generator=self.noise_gen,
+                               device=self.device)
+        return z[self.rank * n:(self.rank + 1) * n] if self.world > 1 else z
 
     def fake_labels(self, n: int, real_cond: Optional[torch.Tensor] = None
                     ) -> Optional[torch.Tensor]:
@@ -251,7 +266,9 @@ class Game:
             return self.conditions.index_select(0, idx)
         if not self.num_classes:
             return None
-        return torch.randint(self.num_classes, (n,), generator=self.noise_gen, device=self.device)
+        y = torch.randint(self.num_classes, (n * self.world,), generator=self.noise_gen,
+                          device=self.device)
+        return y[self.rank * n:(self.rank + 1) * n] if self.world > 1 else y
 
     def real_batch(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         idx = self.sampler.next_indices().to(self.device, non_blocking=True)
@@ -286,6 +303,8 @@ class Game:
         opt = self.opt_d if which == "d" else self.opt_g
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world > 1:
+            average_gradients([p for g in opt.param_groups for p in g["params"]], self.world)
         for hook in self.regularizers:
             pen = hook.before_d_step(self) if which == "d" else hook.before_g_step(self)
             if pen is not None:
@@ -382,14 +401,15 @@ class Game:
                         bar.update(it - (end - int(num_iter)) - bar.n)
                         bar.set_postfix(d=f"{self.history['d_loss'][-1]:.3f}",
                                         g=f"{self.history['g_loss'][-1]:.3f}")
-                if self.run_dir and it % self.sample_every == 0:
+                if self.run_dir and self.is_main and it % self.sample_every == 0:
                     self.write_samples()
                 if self.run_dir and it % self.checkpoint_every == 0:
                     self._flush()
                     self.save_checkpoint()
-                if self.run_dir and self.histogram_every and it % self.histogram_every == 0:
+                if (self.run_dir and self.is_main and self.histogram_every
+                        and it % self.histogram_every == 0):
                     self.write_histograms()
-                if self.eval_every and it % self.eval_every == 0:
+                if self.eval_every and it % self.eval_every == 0 and self.is_main:
                     self._flush()
                     self.evaluate()
             self._flush()
@@ -399,13 +419,14 @@ class Game:
             if bar is not None:
                 bar.close()
         if self.run_dir:
-            if self.iteration % self.sample_every:
+            if self.iteration % self.sample_every and self.is_main:
                 self.write_samples()
             if self.iteration % self.checkpoint_every:
                 self.save_checkpoint()
-            from .viz import save_loss_plot
-            save_loss_plot(self.history, self.run_dir / "loss.png")
-            self.tracker.flush()
+            if self.is_main:
+                from .viz import save_loss_plot
+                save_loss_plot(self.history, self.run_dir / "loss.png")
+                self.tracker.flush()
         return self.history
 
     def elapsed(self) -> float:
@@ -428,7 +449,10 @@ class Game:
         first = self.iteration - len(self._pending) + 1
         entries = [(first + i, k, v) for i, row in enumerate(self._pending) for k, v in row.items()]
         self._pending.clear()
-        values = torch.stack([v.float() for _, _, v in entries]).cpu().tolist()
+        stacked = torch.stack([v.float() for _, _, v in entries])
+        if self.world > 1:  # log the mean over ranks (every rank pends the same series)
+            stacked = dist_average(stacked, self.world)
+        values = stacked.cpu().tolist()
         for (it, key, _), value in zip(entries, values):
             if not math.isfinite(value):
                 last = (f"; the last good checkpoint is {self.last_checkpoint}"
@@ -587,7 +611,15 @@ class Game:
             ) from None
         self.iteration = int(state["iteration"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
-        ckpt.restore_rng(state["rng"])
+        rng = state["rng"]
+        if self.world > 1:
+            ranks = state.get("rng_ranks")
+            if not ranks or len(ranks) != self.world:
+                raise ckpt.CheckpointError(f"{source}: was written by "
+                                           f"{len(ranks) if ranks else 1} process(es); resume it "
+                                           f"with the same number (now {self.world})")
+            rng = ranks[self.rank]
+        ckpt.restore_rng(rng)
         self.noise_gen.set_state(state["rng"]["noise"])
         self.sampler.load_state_dict(state["rng"]["sampler"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
@@ -616,8 +648,17 @@ class Game:
         return self
 
     def save_checkpoint(self) -> Path:
-        self.last_checkpoint = self.save(self.run_dir / "checkpoints" / "latest.pt")
-        return self.last_checkpoint
+        """Rank 0 writes ``checkpoints/latest.pt`` (every rank's RNG states gathered into it)."""
+        path = self.run_dir / "checkpoints" / "latest.pt"
+        self._flush()
+        state = self.state_dict()
+        if self.world > 1:
+            state["rng_ranks"] = gather_objects(state["rng"], self.world)
+        if self.is_main:
+            ckpt.atomic_save(state, path)
+        dist_barrier(self.world)
+        self.last_checkpoint = path
+        return path
 
 
 def build_model(comp, where: str, **extra) -> nn.Module:

@@ -37,11 +37,17 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
 
 def start(cfg: RunConfig, run_dir: Optional[str | Path] = None) -> Game:
     """Create the run directory and a fresh game (not yet trained)."""
+    from .distributed import barrier, world
+    rank, size = world()
+    if run_dir is None and size > 1:
+        raise CheckpointError("a distributed run needs --out RUN_DIR (the same on every rank)")
     run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
     if (run_dir / "checkpoints" / "latest.pt").exists():
         raise CheckpointError(f"{run_dir}: already holds a run; use `ganlab resume {run_dir}` "
                               "or choose another --out")
-    write_config(cfg, run_dir)
+    barrier(size)  # every rank has checked before rank 0 writes
+    if rank == 0:
+        write_config(cfg, run_dir)
     return Game.from_config(cfg, run_dir)
 
 
@@ -50,8 +56,10 @@ def open_run(run_dir: str | Path, overrides: list[str] | None = None) -> Game:
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if overrides:
+        from .distributed import world
         cfg = load_config(cfg.to_dict(), overrides)
-        write_config(cfg, run_dir)
+        if world()[0] == 0:
+            write_config(cfg, run_dir)
     game = Game.from_config(cfg, run_dir)
     latest = run_dir / "checkpoints" / "latest.pt"
     if latest.exists():

@@ -39,14 +39,17 @@ class Dataset:
 class BatchSampler:
     """Random minibatches without replacement, epoch after epoch (last partial batch dropped).
 
-    Its whole state is the RNG state at the start of the current epoch plus the position in that
-    epoch's permutation, so a resumed run draws exactly the batches the uninterrupted run draws.
+    With ``world`` ranks every rank draws the same global batch of ``world * batch_size``
+    indices and keeps its own slice (``rank``). Its whole state is the RNG state at the start of
+    the current epoch plus the position in that epoch's permutation, so a resumed run draws
+    exactly the batches the uninterrupted run draws.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int):
-        if batch_size > n:
-            raise ConfigError(f"data.batch_size: {batch_size} is larger than the dataset ({n} examples)")
-        self.n, self.batch_size = n, batch_size
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        if batch_size * world > n:
+            raise ConfigError(f"data.batch_size: {batch_size} x {world} ranks is larger than the "
+                              f"dataset ({n} examples)")
+        self.n, self.batch_size, self.rank, self.world = n, batch_size, rank, world
         self.gen = torch.Generator().manual_seed(seed)
         self._new_epoch()
 
@@ -56,10 +59,12 @@ class BatchSampler:
         self.pos = 0
 
     def next_indices(self) -> Tensor:
-        if self.pos + self.batch_size > self.n:
+        step = self.batch_size * self.world
+        if self.pos + step > self.n:
             self._new_epoch()
-        idx = self.perm[self.pos:self.pos + self.batch_size]
-        self.pos += self.batch_size
+        start = self.pos + self.rank * self.batch_size
+        idx = self.perm[start:start + self.batch_size]
+        self.pos += step
         return idx
 
     def state_dict(self) -> dict:
