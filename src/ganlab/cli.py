@@ -17,6 +17,8 @@ from .tetris.recordings import RecordingError
 
 
 def _summary(game) -> None:
+    if not game.is_main:  # under torchrun only rank 0 reports
+        return
     h = game.history
     it = game.iteration
     secs = game.train_seconds

@@ -47,8 +47,9 @@ class BatchSampler:
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         if batch_size * world > n:
-            raise ConfigError(f"data.batch_size: {batch_size} x {world} ranks is larger than the "
-                              f"dataset ({n} examples)")
+            ranks = f" x {world} ranks" if world > 1 else ""
+            raise ConfigError(f"data.batch_size: {batch_size}{ranks} is larger than the dataset "
+                              f"({n} examples)")
         self.n, self.batch_size, self.rank, self.world = n, batch_size, rank, world
         self.gen = torch.Generator().manual_seed(seed)
         self._new_epoch()
