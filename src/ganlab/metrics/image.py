@@ -1,0 +1,113 @@
+"""Image-quality metrics on a domain classifier's features (no Inception download needed).
+
+IS, FID and KID use torchmetrics' implementations with the shipped MNIST classifier as the
+feature extractor (128-d features; logits for IS). Precision and recall follow Kynkäänniemi
+et al. 2019 (k-NN manifolds of real and generated features, k = 3). The class histogram of
+generated digits is compared with the uniform distribution by KL divergence.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class _Features(nn.Module):
+    def __init__(self, clf):
+        super().__init__()
+        self.clf = clf
+        self.num_features = clf.feature_dim
+
+    def forward(self, x):
+        return self.clf.features(x.float())
+
+
+class _Logits(nn.Module):
+    def __init__(self, clf):
+        super().__init__()
+        self.clf = clf
+        self.num_features = 10
+
+    def forward(self, x):
+        return self.clf.head(self.clf.features(x.float()))
+
+
+def _batches(x: torch.Tensor, n: int = 1000):
+    return x.split(n)
+
+
+@torch.no_grad()
+def fid(clf, real: torch.Tensor, fake: torch.Tensor) -> float:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    m = FrechetInceptionDistance(feature=_Features(clf.eval()), normalize=False)
+    for b in _batches(real):
+        m.update(b, real=True)
+    for b in _batches(fake):
+        m.update(b, real=False)
+    return float(m.compute())
+
+
+@torch.no_grad()
+def kid(clf, real: torch.Tensor, fake: torch.Tensor, subsets: int = 50,
+        subset_size: int = 1000) -> tuple[float, float]:
+    from torchmetrics.image.kid import KernelInceptionDistance
+    size = min(subset_size, len(real), len(fake))
+    m = KernelInceptionDistance(feature=_Features(clf.eval()), subsets=subsets,
+                                subset_size=size, normalize=False)
+    for b in _batches(real):
+        m.update(b, real=True)
+    for b in _batches(fake):
+        m.update(b, real=False)
+    mean, std = m.compute()
+    return float(mean), float(std)
+
+
+@torch.no_grad()
+def inception_score(clf, fake: torch.Tensor, splits: int = 10) -> tuple[float, float]:
+    from torchmetrics.image.inception import InceptionScore
+    m = InceptionScore(feature=_Logits(clf.eval()), splits=splits, normalize=False)
+    for b in _batches(fake):
+        m.update(b)
+    mean, std = m.compute()
+    return float(mean), float(std)
+
+
+def precision_recall(real_feats: torch.Tensor, fake_feats: torch.Tensor, k: int = 3
+                     ) -> tuple[float, float]:
+    """Kynkäänniemi et al. 2019: precision = share of fakes inside the real manifold (union of
+    k-NN balls around real features), recall = share of reals inside the fake manifold."""
+    def radii(f):
+        d = torch.cdist(f, f)
+        return d.kthvalue(k + 1, dim=1).values  # +1: the point itself is at distance 0
+
+    def inside(points, ref, r):
+        d = torch.cdist(points, ref)
+        return (d <= r[None, :]).any(1).float().mean().item()
+
+    real, fake = real_feats.double(), fake_feats.double()
+    return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
+
+
+def class_histogram_kl(logits: torch.Tensor) -> dict:
+    """Predicted-class histogram of generated samples and its KL divergence to uniform."""
+    k = logits.shape[1]
+    counts = torch.bincount(logits.argmax(1), minlength=k).double()
+    q = counts / counts.sum()
+    nz = q > 0
+    kl = float((q[nz] * (q[nz] * k).log()).sum())
+    return {"class_counts": counts.long().tolist(), "class_kl": kl}
+
+
+def image_metrics(clf, real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict:
+    """Every metric that applies to generated MNIST-like images (both in [-1, 1])."""
+    rf, _ = clf.embed(real)
+    ff, fl = clf.embed(fake)
+    is_mean, is_std = inception_score(clf, fake)
+    kid_mean, kid_std = kid(clf, real, fake)
+    prec, rec = precision_recall(rf, ff, k)
+    out = {"is": is_mean, "is_std": is_std, "fid": fid(clf, real, fake), "kid": kid_mean,
+           "kid_std": kid_std, "precision": prec, "recall": rec}
+    out.update(class_histogram_kl(fl))
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in out.items()}
