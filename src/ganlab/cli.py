@@ -122,6 +122,21 @@ def cmd_compare(args) -> None:
     print(f"report: {Path(out) / 'report.md'} (plots beside it)")
 
 
+def cmd_evaluate(args) -> None:
+    from .evaluation import evaluate_run
+    metrics = evaluate_run(args.run_dir, n=args.n)
+    print("| metric | value |\n|---|---|")
+    for k, v in metrics.items():
+        shown = "undefined" if v is None else (f"{v:.4f}" if isinstance(v, float) else v)
+        print(f"| {k} | {shown} |")
+    text = json.dumps(metrics, indent=2)
+    if args.json:
+        Path(args.json).write_text(text)
+        print(f"JSON: {args.json}")
+    else:
+        print(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlab", description="GAN experiments: train, resume, sample.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--n", type=int, default=64)
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_sample)
+
+    sp = sub.add_parser("evaluate", help="every metric that applies to a run, table + JSON")
+    sp.add_argument("run_dir")
+    sp.add_argument("--n", type=int, default=10_000, help="generated samples (images)")
+    sp.add_argument("--json", help="also write the metrics to this file")
+    sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("presets", help="list the built-in presets")
     sp.set_defaults(func=cmd_presets)
