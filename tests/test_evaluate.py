@@ -45,3 +45,12 @@ def test_evaluate_an_mnist_run_reports_the_real_vs_real_floor(tmp_path, tiny_mni
         assert key in m, key
     assert m["fid"] > m["real_vs_real/fid"] >= 0  # an untrained G is far from the data
     assert sum(m["class_counts"]) == 20
+
+
+def test_evaluate_a_stacked_mnist_run(tmp_path, tiny_mnist):
+    cfg = load_config("stacked-mnist", [f"data.path={tiny_mnist}", "data.args={n: 40}",
+                                        "data.batch_size=8", "train.iterations=2",
+                                        "train.progress=false", "train.num_samples=4"])
+    train(cfg, tmp_path / "run")
+    m = evaluate_run(tmp_path / "run", n=30)
+    assert 1 <= m["stacked_modes"] <= 30 and m["stacked_kl"] >= 0

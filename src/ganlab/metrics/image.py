@@ -111,3 +111,17 @@ def image_metrics(clf, real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> di
     out.update(class_histogram_kl(fl))
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in out.items()}
+
+
+@torch.no_grad()
+def stacked_modes(clf, fake: torch.Tensor) -> dict:
+    """Stacked MNIST modes: each channel classified as a digit, a sample's mode is the triple
+    (1,000 in all); modes captured and KL of the mode histogram to uniform."""
+    if fake.dim() != 4 or fake.shape[1] != 3:
+        raise ValueError(f"stacked_modes: expected (N, 3, 28, 28) images, got {tuple(fake.shape)}")
+    digits = [clf.embed(fake[:, c:c + 1])[1].argmax(1) for c in range(3)]
+    modes = digits[0] * 100 + digits[1] * 10 + digits[2]
+    counts = torch.bincount(modes, minlength=1000).double()
+    q = counts / counts.sum()
+    nz = q > 0
+    return {"stacked_modes": int(nz.sum()), "stacked_kl": float((q[nz] * (q[nz] * 1000).log()).sum())}
