@@ -21,7 +21,6 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from ganlab import Game
 from ganlab.config import OptimizerConfig
@@ -95,7 +94,7 @@ def main():
     print(f"# engine overhead, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, batch {BATCH}, {args.iters} iters x "
           f"{args.reps} reps (median)")
-    print(f"| pair | engine variant | bare loop s/iter | ganlab s/iter | ratio ganlab/bare |")
+    print("| pair | engine variant | bare loop s/iter | ganlab s/iter | ratio ganlab/bare |")
     print("|---|---|---|---|---|")
     for pair in args.pairs.split(","):
         gname, dname = PAIRS[pair]

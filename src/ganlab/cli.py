@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -124,17 +123,8 @@ def cmd_compare(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from .evaluation import evaluate_run
-    metrics = evaluate_run(args.run_dir, n=args.n)
-    print("| metric | value |\n|---|---|")
-    for k, v in metrics.items():
-        shown = "undefined" if v is None else (f"{v:.4f}" if isinstance(v, float) else v)
-        print(f"| {k} | {shown} |")
-    text = json.dumps(metrics, indent=2)
-    if args.json:
-        Path(args.json).write_text(text)
-        print(f"JSON: {args.json}")
-    else:
-        print(text)
+    from .tracking import print_metrics
+    print_metrics(evaluate_run(args.run_dir, n=args.n), args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,3 +60,23 @@ class Tracker:
 def read_jsonl(path: str | Path) -> list[dict]:
     with open(path) as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def format_value(v) -> str:
+    if v is None:
+        return "undefined"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def print_metrics(metrics: dict, json_path: Optional[str] = None, header: str = "metric") -> None:
+    """A markdown table of ``metrics`` (undefined values shown as such), then the same as JSON:
+    written to ``json_path`` if given, else printed."""
+    print(f"| {header} | value |\n|---|---|")
+    for k, v in metrics.items():
+        print(f"| {k} | {format_value(v)} |")
+    text = json.dumps(metrics, indent=2)
+    if json_path:
+        Path(json_path).write_text(text)
+        print(f"JSON: {json_path}")
+    else:
+        print(text)

@@ -1,7 +1,6 @@
 """``ganlab tetris ...`` commands on a trained emulator: predict and evaluate."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from ..checkpoint import CheckpointError, safe_load
 from ..config import load_config
 from ..data import Dataset
 from ..registry import ConfigError
+from ..tracking import format_value, print_metrics
 from .recordings import RecordingError, load_recording, one_hot
 from .rules import COLS, ROWS
 
@@ -58,29 +58,13 @@ def cmd_predict(args) -> None:
     print(f"wrote {out.shape} int8 predictions to {args.out}")
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "undefined"
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return str(v)
-
-
 def cmd_evaluate(args) -> None:
     from .evaluate import evaluate_pairs
     pairs = load_recording(args.data, args.split)[args.split]
     game = load_emulator(args.run)
     with torch.no_grad():
         m = evaluate_pairs(game, pairs, diversity_samples=args.samples, seed=args.seed)
-    print(f"| metric ({args.split}, {len(pairs)} pairs) | value |\n|---|---|")
-    for k, v in m.items():
-        print(f"| {k} | {_fmt(v)} |")
-    text = json.dumps(m, indent=2)
-    if args.json:
-        Path(args.json).write_text(text)
-        print(f"JSON: {args.json}")
-    else:
-        print(text)
+    print_metrics(m, args.json, header=f"metric ({args.split}, {len(pairs)} pairs)")
 
 
 def cmd_rollout(args) -> None:
@@ -89,7 +73,7 @@ def cmd_rollout(args) -> None:
         raise ConfigError(f"--frames: must be at least 1, got {args.frames}")
     game = load_emulator(args.run)
     r = rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif))
-    print(f"rollout legality {_fmt(r['legality'])} ({r['legal']}/{r['frames']} transitions "
+    print(f"rollout legality {format_value(r['legality'])} ({r['legal']}/{r['frames']} transitions "
           f"legal); games played {r['games_finished']}")
     print("spawns per piece: " + ", ".join(f"{k} {v}" for k, v in r["spawns"].items()))
     if args.gif:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import torch
 
 from .rules import COLS, ROWS, TetrisEngine
 
@@ -154,9 +155,8 @@ def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
     return data
 
 
-def one_hot(boards) -> "torch.Tensor":  # noqa: F821
+def one_hot(boards) -> torch.Tensor:
     """(..., 22, 10) 0/1 boards -> (..., 2, 22, 10) float one-hot, channel c = (cell == c), as
     the original notebooks encode them."""
-    import torch
     b = torch.as_tensor(np.asarray(boards), dtype=torch.long)
     return torch.nn.functional.one_hot(b, 2).movedim(-1, -3).float()
