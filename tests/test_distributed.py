@@ -18,12 +18,12 @@ SETS = ["model.generator.args={hidden: 32, layers: 2, batchnorm: false}",
         "optim.g.decay=none", "optim.d.decay=none"]
 
 
-def torchrun(out, iterations, stop, mode):
+def torchrun(out, iterations, stop, mode, extra=(), timeout=300):
     env = {**os.environ, "GANLAB_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                         "--nproc_per_node", "2", str(SCRIPT), str(out), str(iterations),
-                        str(stop), mode, *SETS], capture_output=True, text=True, env=env,
-                       timeout=300)
+                        str(stop), mode, *SETS, *extra], capture_output=True, text=True,
+                       env=env, timeout=timeout)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return [torch.load(f"{out}/rank{k}-{mode}.pt", weights_only=True) for k in (0, 1)]
 
@@ -50,3 +50,13 @@ def test_distributed_resume_is_exact(tmp_path):
         for net in ("G", "D"):
             for k, v in full[rank][net].items():
                 assert torch.equal(v, resumed[rank][net][k]), (rank, net, k)
+
+
+def test_evaluation_between_log_points_keeps_the_ranks_in_step(tmp_path):
+    """Evaluation runs on rank 0 only, but the flush before it is a collective: every rank
+    must take part, or the ranks' all-reduces pair up wrongly and the run hangs or fails."""
+    r0, r1 = torchrun(tmp_path / "ev", 10, 10, "start", extra=["train.eval_every=3"],
+                      timeout=120)
+    assert r0["d_loss"] == r1["d_loss"] and len(r0["d_loss"]) == 10
+    rows = (tmp_path / "ev" / "metrics.jsonl").read_text().count('"kind": "eval"')
+    assert rows >= 3  # evaluations at 3, 6, 9 written by rank 0

@@ -409,9 +409,10 @@ class Game:
                 if (self.run_dir and self.is_main and self.histogram_every
                         and it % self.histogram_every == 0):
                     self.write_histograms()
-                if self.eval_every and it % self.eval_every == 0 and self.is_main:
-                    self._flush()
-                    self.evaluate()
+                if self.eval_every and it % self.eval_every == 0:
+                    self._flush()  # a collective under torchrun: every rank flushes
+                    if self.is_main:
+                        self.evaluate()
             self._flush()
         finally:
             self.train_seconds += time.perf_counter() - t0
