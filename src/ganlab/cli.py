@@ -25,8 +25,8 @@ def _summary(game) -> None:
     if h.get("d_loss"):
         print(f"final losses: d_loss {h['d_loss'][-1]:.4f}  g_loss {h['g_loss'][-1]:.4f}")
     if game.data.kind == "points" and "modes" in game.data.info:
-        from .metrics.modes import mode_metrics
-        m = mode_metrics(game.sample(2500), game.data.info["modes"], game.data.info["std"])
+        from .data.toy import evaluate_modes
+        m = evaluate_modes(game, 2500)
         print(f"modes captured {m['modes_captured']}/{m['modes_total']}, high-quality samples "
               f"{100 * m['high_quality']:.1f}%, reverse KL {m['reverse_kl']:.4f} (2,500 samples)")
     if game.run_dir:

@@ -567,11 +567,9 @@ class Game:
                                self.iteration)
         else:
             save_scatter(x, path, self.data.info.get("modes"), f"iteration {self.iteration}")
-            from .metrics.modes import mode_metrics
             if "modes" in self.data.info:
-                m = mode_metrics(x, self.data.info["modes"], self.data.info["std"])
-                m.pop("counts")
-                self.tracker.log(self.iteration, m, kind="eval")
+                from .data.toy import evaluate_modes
+                self.tracker.log(self.iteration, evaluate_modes(self, samples=x), kind="eval")
         return path
 
     # --- state -------------------------------------------------------------------------------

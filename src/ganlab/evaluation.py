@@ -23,12 +23,7 @@ def evaluate_run(run_dir: str | Path, n: int = 10_000) -> dict:
         raise ConfigError(f"{run_dir}: has no checkpoint to evaluate")
     out = {"iteration": game.iteration}
     data = game.data
-    if "modes" in data.info:
-        from .metrics.modes import mode_metrics
-        m = mode_metrics(game.sample(2500), data.info["modes"], data.info["std"])
-        m.pop("counts")
-        out.update(m)
-    elif data.name == "stacked-mnist":
+    if data.name == "stacked-mnist":
         from .metrics.classifier import load_classifier
         from .metrics.image import stacked_modes
         out.update(stacked_modes(load_classifier(), game.sample(n).cpu()))
@@ -49,7 +44,7 @@ def evaluate_run(run_dir: str | Path, n: int = 10_000) -> dict:
         out.update({f"real_vs_real/{k}": v for k, v in floor.items() if k != "class_counts"})
         if floor.get("fid"):
             out["fid_over_floor"] = gen["fid"] / floor["fid"]
-    elif "evaluate" in data.info:
+    elif "evaluate" in data.info:  # the mixtures' mode coverage, Tetris' emulator metrics
         out.update(data.info["evaluate"](game))
     else:
         raise ConfigError(f"{run_dir}: no metrics known for dataset {data.name!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -109,8 +110,7 @@ def sweep(config: str, seeds: int, grid_specs: list[str], out: str | Path, jobs:
             continue
         if state == "new" and r.run_dir.exists():
             # a run killed before its first checkpoint: start it again from scratch
-            for p in sorted(r.run_dir.rglob("*"), reverse=True):
-                p.unlink() if p.is_file() else p.rmdir()
+            shutil.rmtree(r.run_dir)
         todo.append((r, state))
     log(f"{len(runs)} runs, {len(todo)} to do, {jobs} at a time ({backend})")
     env = dict(os.environ)

@@ -21,10 +21,12 @@ def mixture(modes: torch.Tensor, std: float, n: int, seed: int) -> Dataset:
                    info={"modes": modes.float(), "std": float(std), "evaluate": evaluate_modes})
 
 
-def evaluate_modes(game, n: int = 2500) -> dict:
-    """Mode coverage of ``n`` samples (the PacGAN protocol), for evaluation during training."""
+def evaluate_modes(game, n: int = 2500, samples=None) -> dict:
+    """Mode coverage (the PacGAN protocol) of ``samples``, or of ``n`` fresh samples: the
+    dataset's evaluator for training, ``ganlab evaluate`` and the run summary."""
     from ..metrics.modes import mode_metrics
-    m = mode_metrics(game.sample(n), game.data.info["modes"], game.data.info["std"])
+    x = game.sample(n) if samples is None else samples
+    m = mode_metrics(x, game.data.info["modes"], game.data.info["std"])
     m.pop("counts")
     return m
 

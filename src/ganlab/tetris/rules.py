@@ -98,12 +98,3 @@ class TetrisEngine:
             frames.append(f)
         return np.stack(frames)
 
-
-def identify_spawn(before: np.ndarray, after: np.ndarray) -> Optional[int]:
-    """Index into PIECE_NAMES of the piece whose mask equals ``after - before`` in rows 0-2
-    (and nothing changed below), else None."""
-    diff = after.astype(np.int32) - before.astype(np.int32)
-    if diff[3:].any():
-        return None
-    hits = np.flatnonzero((SPAWN_MASKS == diff[None, :3]).all(axis=(1, 2)))
-    return int(hits[0]) if len(hits) else None
