@@ -14,6 +14,7 @@ NCCL on CUDA.
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -29,7 +30,19 @@ def world() -> tuple[int, int]:
         backend = "nccl" if torch.cuda.is_available() and os.environ.get(
             "GANLAB_BACKEND", "") != "gloo" else "gloo"
         dist.init_process_group(backend=backend)
+        atexit.register(_shutdown)
     return dist.get_rank(), dist.get_world_size()
+
+
+def _shutdown() -> None:
+    """At exit: meet the other ranks, then tear the group down. A rank that exits while another
+    still holds its connections can make gloo abort ("terminate called without an active
+    exception") even though the run finished."""
+    if dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def local_device(device: torch.device) -> torch.device:
