@@ -205,6 +205,17 @@ def test_metrics_on_hand_made_predictions():
     assert none["spawn_precision"] is None and none["spawn_validity"] is None
     assert none["spawn_recall"] == 0.0
     assert board_ceiling(0.0) == 1.0
+    assert m["spawn_validity_ceiling"] == 1.0  # the T spawns onto a low stack: a clean mask
+
+
+def test_spawn_onto_a_stack_at_row_1_is_invalid_even_in_truth():
+    stack = [(r, c) for r in range(1, 22) for c in (4,)]  # column 4 reaches row 1
+    x = board(*stack)
+    y = board(*stack, *SPEC_CELLS["T"])  # T's (1, 4) is already filled: y - x misses it
+    m = emulator_metrics(x[None], y[None], y[None])
+    assert m["board_accuracy"] == 1.0 and m["spawn_recall"] == 1.0
+    assert m["spawn_validity"] == 0.0 and m["spawn_validity_ceiling"] == 0.0
+    assert legal_spawn(x, y)  # the rules allow it: the rollout counts it as legal
 
 
 def test_spawn_piece_identification_and_diversity():

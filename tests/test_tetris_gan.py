@@ -231,3 +231,145 @@ def test_reconstruction_best_of_many():
 def tiny_ring(*extra):
     from helpers import tiny_config
     return tiny_config(*extra)
+
+
+def emulator_small(*extra):
+    return load_config("tetris", ["data.args={record: 400}", "data.batch_size=8",
+                                  "train.iterations=4", "train.progress=false",
+                                  "train.sample_every=2", "train.log_every=2",
+                                  "model.generator.args={width: 4, depth: 2}", *extra])
+
+
+def test_categorical_latent_is_uniform_one_hot():
+    from ganlab.noise import sample_latent
+    z = sample_latent("categorical", 7000, 7, torch.Generator().manual_seed(0))
+    assert z.shape == (7000, 7) and torch.equal(z.sum(1), torch.ones(7000))
+    assert set(z.unique().tolist()) == {0.0, 1.0}
+    counts = z.sum(0)
+    assert ((counts - 1000).abs() < 150).all(), counts  # about 4.5 sd of a binomial count
+
+
+def test_gravity_features_count_filled_cells_above():
+    from ganlab.tetris.models import gravity_features
+    b = np.zeros((22, 10), np.int64)
+    b[5:8, 2] = 1  # a column segment: rows 5, 6, 7
+    f = gravity_features(one_hot(b[None]))[0]
+    above = f[0] * 0 + f[1] * 1 + f[2] * 2  # the one-hot count, capped at 2
+    assert torch.equal(f[:3].sum(0), torch.ones(22, 10))
+    assert [above[r, 2].item() for r in (4, 5, 6, 7, 8, 21)] == [0, 0, 1, 2, 2, 2]
+    assert above[:, 3].sum() == 0  # other columns see nothing above
+    assert f[3, 0, 0] == 0 and f[3, 21, 0] == 1 and f[4, 0, 0] == 0 and f[4, 0, 9] == 1
+
+
+def test_emulator_generator_is_batch_independent():
+    G = MODELS.build("tetris-emulator", {"latent_dim": 7, "width": 8, "depth": 3})
+    for p in G.parameters():  # the residual branches start at zero; make them matter
+        nn.init.normal_(p, std=0.2)
+    pairs = record_pairs(6, np.random.default_rng(0))
+    x = one_hot(pairs[:, 0])
+    z = torch.eye(7)[:6]
+    out = G(z, x)
+    assert out.shape == (6, 2, 22, 10) and torch.allclose(out.sum(1), torch.ones(6, 22, 10))
+    alone = torch.cat([G(z[i:i + 1], x[i:i + 1]) for i in range(6)])
+    assert torch.allclose(out, alone, atol=1e-6)  # no batch statistics anywhere
+    assert not torch.allclose(G(torch.eye(7)[[1]], x[:1]), G(torch.eye(7)[[2]], x[:1]))
+
+
+def _spawn_and_fall():
+    """Example 0: a spawn (empty board -> I piece); example 1: a fall (an O in rows 0-1)."""
+    x = np.zeros((2, 22, 10), np.int64)
+    y = np.zeros((2, 22, 10), np.int64)
+    y[0, :3] = SPAWN_MASKS[PIECE_NAMES.index("I")]
+    x[1, :3] = SPAWN_MASKS[PIECE_NAMES.index("O")]
+    y[1, 1:4] = SPAWN_MASKS[PIECE_NAMES.index("O")]
+    return one_hot(x), one_hot(y)
+
+
+def test_multiple_choice_reconstruction_penalises_only_the_closest_code():
+    from ganlab.regularizers import StepBatch
+    from ganlab.tetris.dataset import stochastic
+    game = Game.from_config(emulator_small(
+        "regularizers=[{name: reconstruction, args: {weight: 1, codes: all}}]"))
+    rec = game.regularizers[0]
+    cond, real = _spawn_and_fall()
+    assert stochastic(cond, real).tolist() == [True, False]
+    half = torch.full_like(real, 0.5)
+    calls = []
+
+    def generate(z, c):  # code 4 predicts the spawn's truth exactly; every other code: 0.5
+        calls.append(z.shape[0])
+        out = half[:1].repeat(len(z), 1, 1, 1)
+        out[z.argmax(1) == 4] = real[0]
+        return out
+
+    game.generate = generate
+    fake = half.clone()  # the sampled codes' predictions: 0.5 everywhere
+    pen = rec.g_penalty(StepBatch(real, fake, None, None, None, 0, cond, cond))
+    assert calls == [7]  # only the spawn is predicted under all seven codes
+    # spawn: min over codes = 0 (code 4); fall: the sampled code's CE, -log 0.5 per cell
+    assert pen.item() == pytest.approx(-np.log(0.5) / 2, rel=1e-4)
+    with pytest.raises(Exception, match="needs latent.dist: categorical"):
+        Game.from_config(emulator_small(
+            "latent={dim: 7, dist: uniform01}",
+            "regularizers=[{name: reconstruction, args: {codes: all}}]"))
+
+
+def test_diversity_hinge_keeps_codes_apart():
+    from ganlab.regularizers import StepBatch
+    game = Game.from_config(emulator_small(
+        "regularizers=[{name: reconstruction, args: {weight: 0, codes: all, diversity: 2, "
+        "margin: 4}}]"))
+    rec = game.regularizers[0]
+    cond, real = _spawn_and_fall()
+    same = lambda z, c: real[:1].repeat(len(z), 1, 1, 1)  # every code: the same piece
+    game.generate = same
+    pen = rec.g_penalty(StepBatch(real, real.clone(), None, None, None, 0, cond, cond))
+    assert pen.item() == pytest.approx(2 * 4)  # distance 0 everywhere: the whole margin
+
+    def pieces(z, c):  # code i spawns piece i: two one-hot cells differ at least
+        y = np.zeros((len(z), 22, 10), np.int64)
+        for i, k in enumerate(z.argmax(1).tolist()):
+            y[i, :3] = SPAWN_MASKS[k]
+        return one_hot(y)
+
+    game.generate = pieces
+    pen = rec.g_penalty(StepBatch(real, real.clone(), None, None, None, 0, cond, cond))
+    assert pen.item() == pytest.approx(0.0)
+
+
+def test_spawned_piece_reads_the_outcome_of_every_pair():
+    from ganlab.tetris.dataset import spawned_piece
+    from ganlab.tetris.metrics import spawn_piece
+    pairs = record_pairs(3000, np.random.default_rng(3))
+    got = spawned_piece(one_hot(pairs[:, 0]), one_hot(pairs[:, 1])).numpy()
+    assert np.array_equal(got, spawn_piece(pairs[:, 0], pairs[:, 1]))  # the metric's reading
+    assert set(got.tolist()) == set(range(-1, 7))  # falls and all seven pieces occur
+
+
+def test_encoded_reconstruction_trains_each_spawn_under_its_own_code():
+    from ganlab.regularizers import StepBatch
+    game = Game.from_config(emulator_small(
+        "regularizers=[{name: reconstruction, args: {weight: 1, codes: encoded}}]"))
+    rec = game.regularizers[0]
+    cond, real = _spawn_and_fall()
+    half = torch.full_like(real, 0.5)
+    seen = []
+
+    def generate(z, c):  # only the I piece's code predicts the spawn exactly
+        seen.append(z.argmax(1).tolist())
+        out = half[:1].repeat(len(z), 1, 1, 1)
+        out[z.argmax(1) == PIECE_NAMES.index("I")] = real[0]
+        return out
+
+    game.generate = generate
+    pen = rec.g_penalty(StepBatch(real, half.clone(), None, None, None, 0, cond, cond))
+    assert seen == [[PIECE_NAMES.index("I")]]  # the spawn, under the I code; the fall: sampled
+    assert pen.item() == pytest.approx(-np.log(0.5) / 2, rel=1e-4)
+    bad = Game.from_config(emulator_small(
+        "latent={dim: 3, dist: categorical}",
+        "regularizers=[{name: reconstruction, args: {codes: encoded}}]"))
+    z_spawn = np.zeros((1, 22, 10), np.int64)
+    z_spawn[0, :3] = SPAWN_MASKS[PIECE_NAMES.index("Z")]  # outcome 6: no code for it
+    zc, zr = one_hot(np.zeros((1, 22, 10), np.int64)), one_hot(z_spawn)
+    with pytest.raises(ValueError, match="outcome 6 but the latent has only 3 codes"):
+        bad.regularizers[0].g_penalty(StepBatch(zr, zr.clone(), None, None, None, 0, zc, zc))

@@ -28,3 +28,12 @@ def uniform01(n: int, dim: int, generator: torch.Generator | None = None, device
 
 def sample_latent(dist: str, n: int, dim: int, generator=None, device="cpu") -> torch.Tensor:
     return LATENTS.get(dist, "latent.dist")(n, dim, generator=generator, device=device)
+
+
+@LATENTS.register("categorical")
+def categorical(n: int, dim: int, generator: torch.Generator | None = None, device="cpu"):
+    """A uniformly drawn one-hot code of ``dim`` categories (InfoGAN's categorical code, Chen et
+    al. 2016): the noise of a generator whose randomness is a choice among ``dim`` outcomes, such
+    as the Tetris emulator's seven pieces."""
+    idx = torch.randint(dim, (n,), generator=generator, device=device)
+    return torch.nn.functional.one_hot(idx, dim).float()

@@ -549,18 +549,59 @@ class Reconstruction(Regularizer):
     form against blur and mode collapse (Bhattacharyya et al. 2018): G makes ``k`` predictions
     per condition and only the closest to the truth is penalised, so a deterministic target is
     learnt exactly while a random one (a spawned piece) leaves room for every outcome.
-    ``loss``: ``ce`` (outputs are per-cell probabilities over channels, e.g. Tetris) or ``l1``."""
+    ``loss``: ``ce`` (outputs are per-cell probabilities over channels, e.g. Tetris) or ``l1``.
+
+    ``codes: all`` is the multiple-choice form (Guzman-Rivera et al. 2012) for a ``categorical``
+    latent and a dataset that marks which pairs have a random outcome (``info["stochastic"]``,
+    e.g. Tetris spawns): on those, G predicts under every code and only the closest prediction is
+    penalised (each code learns one outcome); on the others the sampled code's prediction must
+    be the truth (every code learns the deterministic rule). ``diversity`` > 0 adds a hinge that
+    keeps the codes' predictions for a random-outcome pair at least ``margin`` apart (mean
+    absolute difference summed over the example, so ``margin: 4`` is two one-hot cells), the
+    diversity-sensitive term of Yang et al. 2019 / Mao et al. 2019: no two codes may settle on
+    the same outcome, so a code that wins nothing is pushed to an outcome nobody covers.
+    ``relax`` = epsilon gives the losing codes epsilon of the loss, the relaxed winner-takes-all
+    of Rupprecht et al. 2017, so that no code goes unused ("dead") for lack of a gradient.
+
+    ``codes: encoded`` is the conditional-VAE half of BicycleGAN (Zhu et al. 2017) with a fixed
+    encoder: the dataset names the random outcome of each pair (``info["encode"]``: an outcome
+    index per pair, -1 where the outcome is not random; for Tetris, which of the seven pieces
+    spawned) and G must reproduce the truth from that outcome's code, while every sampled code
+    must reproduce the deterministic pairs. Each code then means one outcome, so uniformly drawn
+    codes give each outcome equally often; D still judges G's predictions under random codes."""
 
     name = "reconstruction"
 
-    def __init__(self, weight: float = 1.0, k: int = 1, loss: str = "ce"):
+    def __init__(self, weight: float = 1.0, k: int = 1, loss: str = "ce", codes: str = "sampled",
+                 diversity: float = 0.0, margin: float = 4.0, relax: float = 0.0):
         if k < 1 or loss not in ("ce", "l1"):
             raise ValueError(f"k must be >= 1 and loss ce or l1; got {k}, {loss!r}")
-        self.weight, self.k, self.loss = float(weight), int(k), loss
+        if codes not in ("sampled", "all", "encoded"):
+            raise ValueError(f"codes must be 'sampled', 'all' or 'encoded', got {codes!r}")
+        if codes != "sampled" and k != 1:
+            raise ValueError(f"codes: {codes} chooses the codes itself; leave k at 1")
+        if diversity < 0 or margin <= 0:
+            raise ValueError(f"diversity must be >= 0 and margin > 0; got {diversity}, {margin}")
+        if not 0 <= relax < 1:
+            raise ValueError(f"relax must be in [0, 1), got {relax}")
+        if (diversity or relax) and codes != "all":
+            raise ValueError("diversity and relax need codes: all")
+        self.weight, self.k, self.loss, self.codes = float(weight), int(k), loss, codes
+        self.relax = float(relax)
+        self.diversity, self.margin = float(diversity), float(margin)
 
     def setup(self, game) -> None:
         if game.conditions is None:
             raise ValueError("needs a paired game (a dataset with conditions, e.g. tetris)")
+        if self.codes != "sampled":
+            if game.latent_dist != "categorical":
+                raise ValueError(f"codes: {self.codes} needs latent.dist: categorical (one code "
+                                 f"per outcome), got {game.latent_dist!r}")
+            key = "stochastic" if self.codes == "all" else "encode"
+            if key not in game.data.info:
+                raise ValueError(f"codes: {self.codes} needs a dataset that marks random-outcome "
+                                 f"pairs (info[{key!r}]); {game.data.name or 'this dataset'} "
+                                 "does not")
         self.game = game
 
     def _per_example(self, pred: Tensor, real: Tensor) -> Tensor:
@@ -574,4 +615,45 @@ class Reconstruction(Regularizer):
         for _ in range(self.k - 1):
             more = game.generate(game.noise(batch.real.shape[0]), batch.fake_labels)
             losses.append(self._per_example(more, batch.real))
-        return self.weight * torch.stack(losses).min(0).values.mean()
+        per = torch.stack(losses).min(0).values
+        extra = None
+        if self.codes == "all":
+            per, extra = self._multiple_choice(per, batch)
+        elif self.codes == "encoded":
+            per = self._encoded(per, batch)
+        loss = self.weight * per.mean()
+        return loss if extra is None else loss + extra
+
+    def _encoded(self, per: Tensor, batch: StepBatch) -> Tensor:
+        game, cond, real = self.game, batch.fake_labels, batch.real
+        outcome = game.data.info["encode"](cond, real)
+        if outcome.max() >= game.latent_dim:
+            raise ValueError(f"the dataset names outcome {int(outcome.max())} but the latent has "
+                             f"only {game.latent_dim} codes (latent.dim)")
+        idx = (outcome >= 0).nonzero().flatten()
+        if idx.numel() == 0:
+            return per
+        codes = torch.nn.functional.one_hot(outcome[idx], game.latent_dim).to(real.dtype)
+        preds = game.generate(codes, cond[idx])
+        return per.index_put((idx,), self._per_example(preds, real[idx]))
+
+    def _multiple_choice(self, per: Tensor, batch: StepBatch):
+        game, cond, real = self.game, batch.fake_labels, batch.real
+        idx = game.data.info["stochastic"](cond, real).nonzero().flatten()
+        if idx.numel() == 0:
+            return per, None
+        m, k = idx.numel(), game.latent_dim
+        codes = torch.eye(k, device=real.device, dtype=real.dtype).repeat(m, 1)
+        preds = game.generate(codes, cond[idx].repeat_interleave(k, 0))
+        choice = self._per_example(preds, real[idx].repeat_interleave(k, 0)).view(m, k)
+        best = choice.min(1).values
+        if self.relax:
+            best = (1 - self.relax) * best + self.relax * choice.mean(1)
+        per = per.index_put((idx,), best)
+        if not self.diversity:
+            return per, None
+        flat = preds.reshape(m, k, -1)
+        dist = (flat[:, :, None] - flat[:, None]).abs().sum(-1)  # (m, k, k)
+        off = ~torch.eye(k, dtype=torch.bool, device=dist.device)
+        hinge = torch.relu(self.margin - dist[:, off]).mean()
+        return per, self.diversity * hinge

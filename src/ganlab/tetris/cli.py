@@ -28,7 +28,10 @@ def load_emulator(path: str | Path):
         raise ConfigError(f"{ckpt_path}: not a Tetris emulator (data.name is {cfg.data.name!r})")
     n = cfg.data.batch_size
     blank = one_hot(np.zeros((n, ROWS, COLS), np.int64))
-    game = Game.from_config(cfg, dataset=Dataset(examples=blank, conditions=blank, kind="boards"))
+    from .dataset import spawned_piece, stochastic
+    info = {"stochastic": stochastic, "encode": spawned_piece}
+    game = Game.from_config(cfg, dataset=Dataset(examples=blank, conditions=blank, kind="boards",
+                                                 info=info))
     game.load_state_dict(state, str(ckpt_path))
     return game
 

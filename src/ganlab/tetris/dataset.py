@@ -10,7 +10,7 @@ import torch
 
 from ..data import DATASETS, Dataset
 from .recordings import RecordingError, load_recording, one_hot, record_pairs
-from .rules import COLS, ROWS
+from .rules import COLS, ROWS, SPAWN_MASKS
 
 
 def to_boards(t: torch.Tensor) -> torch.Tensor:
@@ -30,6 +30,23 @@ def render(cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, scale: in
     img = np.concatenate(rows[:-1], 0)
     img = np.kron(img, np.ones((scale, scale), np.uint8))
     return np.repeat(img[..., None], 3, axis=2)
+
+
+def stochastic(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Which (board t, board t+1) pairs of one-hot boards have a random outcome: the spawns
+    (board t's row 0 empty and board t+1's row 0 filled, as the spec defines an actual spawn)."""
+    return (cond[:, 1, 0].sum(-1) == 0) & (real[:, 1, 0].sum(-1) > 0)
+
+
+def spawned_piece(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Per pair of one-hot boards, the index (``PIECE_NAMES`` order) of the piece that spawned, or
+    -1 for a fall: the random outcome of a Tetris tick, read off rows 0-2 of board t+1 - board t
+    with the spec's spawn masks."""
+    masks = torch.as_tensor(SPAWN_MASKS, dtype=real.dtype, device=real.device)
+    diff = real[:, 1, :3] - cond[:, 1, :3]
+    eq = (diff[:, None] == masks[None]).flatten(2).all(-1)  # (N, 7)
+    idx = eq.to(torch.int64).argmax(1)
+    return torch.where(eq.any(1) & stochastic(cond, real), idx, torch.full_like(idx, -1))
 
 
 @DATASETS.register("tetris")
@@ -52,12 +69,13 @@ def tetris(path: Optional[str] = None, seed: int = 0, split: str = "train",
         test = None
     if test is None and eval_test:
         test = record_pairs(eval_test, np.random.default_rng([seed, 2]))
-    sets = {"train": pairs[:eval_train]}
+    sets = {"train": pairs[:eval_train]} if eval_train else {}
     if test is not None and len(test):
         sets["test"] = test
     x, y = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
     return Dataset(examples=y, conditions=x, kind="boards", to_data_scale=to_boards,
-                   info={"render": render, "pairs": len(pairs),
+                   info={"render": render, "pairs": len(pairs), "stochastic": stochastic,
+                         "encode": spawned_piece,
                          "evaluate": partial(_evaluate, sets=sets, samples=eval_samples)})
 
 

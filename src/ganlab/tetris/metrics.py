@@ -57,7 +57,12 @@ def board_ceiling(spawn_share: float) -> float:
 
 def emulator_metrics(x, y, p) -> dict:
     """Cell, board and fall accuracy; spawn recall, precision and validity; the split's
-    ceiling. ``p`` holds one prediction per example."""
+    ceilings. ``p`` holds one prediction per example.
+
+    ``spawn_validity_ceiling`` is the validity of the true boards t+1 themselves: a piece that
+    spawns onto a stack reaching row 1 overlaps locked cells, so ``y - x`` misses those cells and
+    the spec's mask test fails even for the truth (the game ends on the next tick). An emulator
+    that reproduces the rules exactly scores this, not 1.0."""
     x, y, p = _np(x), _np(y), _np(p)
     n = len(x)
     same = p == y
@@ -75,6 +80,7 @@ def emulator_metrics(x, y, p) -> dict:
         "spawn_recall": _ratio(tp, act.sum()),
         "spawn_precision": _ratio(tp, pred.sum()),
         "spawn_validity": _ratio((pred & valid).sum(), pred.sum()),
+        "spawn_validity_ceiling": _ratio((act & (spawn_piece(x, y) >= 0)).sum(), act.sum()),
         "spawn_share": float(share),
         "board_accuracy_ceiling": board_ceiling(float(share)),
         "actual_spawns": int(act.sum()),

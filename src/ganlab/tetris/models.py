@@ -92,3 +92,76 @@ class DiscWithMoreConvPad(_PairD):
 
     def __init__(self, batchnorm: bool = False):
         super().__init__(_more_conv_body((1, 0, 0), batchnorm))
+
+
+def gravity_features(x: torch.Tensor) -> torch.Tensor:
+    """Per cell, how many filled cells lie above it in its column (0, 1, 2 or more, one-hot)
+    and its row and column as coordinates in [0, 1]: (N, 5, 22, 10) from one-hot boards.
+
+    In a falling-block game the falling piece is always the topmost in its columns (nothing can
+    be above it: it came down from row 0 and never moves sideways), so "filled cells above"
+    marks the piece's candidate cells; the coordinates locate the spawn cells, which no
+    translation-invariant convolution can find on its own (CoordConv, Liu et al. 2018)."""
+    filled = x[:, 1:2]
+    above = filled.cumsum(2) - filled
+    n, _, h, w = x.shape
+    rows = torch.linspace(0, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
+    cols = torch.linspace(0, 1, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(n, 1, h, w)
+    return torch.cat([(above == 0).to(x.dtype), (above == 1).to(x.dtype),
+                      (above >= 2).to(x.dtype), rows, cols], 1)
+
+
+class _Residual(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, h):
+        return torch.relu(h + self.conv2(torch.relu(self.conv1(h))))
+
+
+@MODELS.register("tetris-emulator")
+class TetrisEmulator(nn.Module):
+    """ganlab's emulator generator: the original's local-global-head plan, made deep enough and
+    told where it is.
+
+    Input channels: board t (one-hot), the noise broadcast to every cell (with the
+    ``categorical`` latent, a one-hot code: the emulator's choice of piece) and
+    :func:`gravity_features`. A stem conv plus a learned per-cell position embedding (as in
+    ViT; spawn cells are fixed places on the board), ``depth`` residual blocks of two 3x3 convs (a
+    receptive field of the whole board height at depth 5), with a global block after every
+    ``global_every`` blocks: max- and mean-pooled features through a linear layer, added back
+    to every cell (whether a piece is falling anywhere decides whether one spawns). Head: a
+    per-cell two-layer MLP (1x1 convs) on the features and the noise again, so the code acts
+    directly at every cell, then a softmax over the 2 channels, as the original. No batch norm:
+    a prediction for one board must not depend on the rest of the batch."""
+
+    def __init__(self, latent_dim: int = 7, width: int = 32, depth: int = 5,
+                 global_every: int = 2, rows: int = 22, cols: int = 10):
+        super().__init__()
+        if depth < 1 or width < 1 or global_every < 1:
+            raise ValueError(f"depth, width and global_every must be >= 1; got {depth}, {width}, "
+                             f"{global_every}")
+        self.stem = nn.Conv2d(2 + latent_dim + 5, width, 3, padding=1)
+        self.pos = nn.Parameter(torch.zeros(1, width, rows, cols))
+        self.blocks = nn.ModuleList(_Residual(width) for _ in range(depth))
+        self.global_at = {i for i in range(depth) if (i + 1) % global_every == 0}
+        self.globals = nn.ModuleDict({str(i): nn.Linear(2 * width, width) for i in self.global_at})
+        self.head = nn.Sequential(nn.Conv2d(width + latent_dim, width, 1), nn.ReLU(),
+                                  nn.Conv2d(width, 2, 1))
+
+    def forward(self, z, x):
+        n, _, h, w = x.shape
+        if (h, w) != tuple(self.pos.shape[2:]):
+            raise ValueError(f"boards must be {tuple(self.pos.shape[2:])}, got {(h, w)}")
+        zz = z.reshape(n, -1, 1, 1).to(x.dtype).expand(-1, -1, h, w)
+        a = torch.relu(self.stem(torch.cat([x, zz, gravity_features(x)], 1)) + self.pos)
+        for i, block in enumerate(self.blocks):
+            a = block(a)
+            if i in self.global_at:
+                pooled = torch.cat([a.amax((2, 3)), a.mean((2, 3))], 1)
+                a = torch.relu(a + self.globals[str(i)](pooled)[:, :, None, None])
+        return torch.softmax(self.head(torch.cat([a, zz], 1)), 1)
