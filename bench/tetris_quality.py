@@ -27,7 +27,7 @@ import torch
 
 from ganlab import Game, load_config
 from ganlab.tetris.evaluate import evaluate_pairs
-from ganlab.tetris.metrics import spawn_piece
+from ganlab.tetris.metrics import emulator_metrics
 from ganlab.tetris.recordings import record_pairs
 from ganlab.tetris.rollout import rollout
 
@@ -120,10 +120,10 @@ def main():
     args = ap.parse_args()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     test = record_pairs(args.test, np.random.default_rng(TEST_SEED))
-    spawn = (~test[:, 0, 0].astype(bool).any(-1)) & test[:, 1, 0].astype(bool).any(-1)
+    truth = emulator_metrics(test[:, 0], test[:, 1], test[:, 1])
     print(f"# test split: {len(test)} pairs recorded with seed {TEST_SEED}, "
-          f"{int(spawn.sum())} spawns, spawn validity of the true boards "
-          f"{(spawn_piece(test[spawn, 0], test[spawn, 1]) >= 0).mean():.4f}; torch {torch.__version__}, "
+          f"{truth['actual_spawns']} spawns, spawn validity of the true boards "
+          f"{truth['spawn_validity_ceiling']:.4f}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; {' '.join(args.set)}")
     print("| preset | seed | at | iterations | train s | "
           + " | ".join(f"{name} ({bar})" for _, name, bar in COLS) + " | meets bar |")

@@ -373,3 +373,10 @@ def test_encoded_reconstruction_trains_each_spawn_under_its_own_code():
     zc, zr = one_hot(np.zeros((1, 22, 10), np.int64)), one_hot(z_spawn)
     with pytest.raises(ValueError, match="outcome 6 but the latent has only 3 codes"):
         bad.regularizers[0].g_penalty(StepBatch(zr, zr.clone(), None, None, None, 0, zc, zc))
+
+
+def test_evaluation_without_a_train_split(tmp_path):
+    game = Game.from_config(emulator_small(
+        "data.args={record: 400, eval_train: 0, eval_test: 30, eval_samples: 2}"))
+    m = game.data.info["evaluate"](game)  # no empty train split to crash on
+    assert m["test/n"] == 30 and not any(k.startswith("train/") for k in m)

@@ -28,10 +28,9 @@ def load_emulator(path: str | Path):
         raise ConfigError(f"{ckpt_path}: not a Tetris emulator (data.name is {cfg.data.name!r})")
     n = cfg.data.batch_size
     blank = one_hot(np.zeros((n, ROWS, COLS), np.int64))
-    from .dataset import spawned_piece, stochastic
-    info = {"stochastic": stochastic, "encode": spawned_piece}
+    from .dataset import OUTCOME_HOOKS
     game = Game.from_config(cfg, dataset=Dataset(examples=blank, conditions=blank, kind="boards",
-                                                 info=info))
+                                                 info=dict(OUTCOME_HOOKS)))
     game.load_state_dict(state, str(ckpt_path))
     return game
 

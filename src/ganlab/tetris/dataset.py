@@ -49,6 +49,10 @@ def spawned_piece(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return torch.where(eq.any(1) & stochastic(cond, real), idx, torch.full_like(idx, -1))
 
 
+# what the reconstruction trick's ``codes: all`` / ``codes: encoded`` read from a paired dataset
+OUTCOME_HOOKS = {"stochastic": stochastic, "encode": spawned_piece}
+
+
 @DATASETS.register("tetris")
 def tetris(path: Optional[str] = None, seed: int = 0, split: str = "train",
            record: int = 100_000, eval_train: int = 2000, eval_test: int = 5000,
@@ -74,8 +78,7 @@ def tetris(path: Optional[str] = None, seed: int = 0, split: str = "train",
         sets["test"] = test
     x, y = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
     return Dataset(examples=y, conditions=x, kind="boards", to_data_scale=to_boards,
-                   info={"render": render, "pairs": len(pairs), "stochastic": stochastic,
-                         "encode": spawned_piece,
+                   info={"render": render, "pairs": len(pairs), **OUTCOME_HOOKS,
                          "evaluate": partial(_evaluate, sets=sets, samples=eval_samples)})
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from .dataset import to_boards
-from .metrics import emulator_metrics, piece_diversity
+from .metrics import actual_spawns, emulator_metrics, piece_diversity
 from .recordings import one_hot
 
 
@@ -36,7 +36,7 @@ def evaluate_pairs(game, pairs: np.ndarray, diversity_samples: int = 50, seed: i
     x, y = pairs[:, 0], pairs[:, 1]
     p = predict(game, x, 1, seed)[:, 0]
     m = emulator_metrics(x, y, p)
-    spawn = (~x[:, 0].astype(bool).any(-1)) & y[:, 0].astype(bool).any(-1)
+    spawn = actual_spawns(x, y)
     if spawn.any() and diversity_samples:
         m.update(piece_diversity(x[spawn], predict(game, x[spawn], diversity_samples, seed + 1)))
     return m
