@@ -124,7 +124,7 @@ def cmd_compare(args) -> None:
 def cmd_evaluate(args) -> None:
     from .evaluation import evaluate_run
     from .tracking import print_metrics
-    print_metrics(evaluate_run(args.run_dir, n=args.n), args.json)
+    print_metrics(evaluate_run(args.run_dir, n=args.n, inception=args.inception), args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run_dir")
     sp.add_argument("--n", type=int, default=10_000, help="generated samples (images)")
     sp.add_argument("--json", help="also write the metrics to this file")
+    sp.add_argument("--inception", metavar="FILE",
+                    help="TorchScript Inception-v3 (inception-2015-12-05.pt of the StyleGAN2-ADA "
+                         "metrics): adds the standard Inception IS, FID and KID")
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("presets", help="list the built-in presets")
