@@ -341,8 +341,18 @@ def test_spawned_piece_reads_the_outcome_of_every_pair():
     from ganlab.tetris.dataset import spawned_piece
     from ganlab.tetris.metrics import spawn_piece
     pairs = record_pairs(3000, np.random.default_rng(3))
-    got = spawned_piece(one_hot(pairs[:, 0]), one_hot(pairs[:, 1])).numpy()
-    assert np.array_equal(got, spawn_piece(pairs[:, 0], pairs[:, 1]))  # the metric's reading
+    from ganlab.tetris.metrics import _spawn_union, actual_spawns
+    x, y = pairs[:, 0], pairs[:, 1]
+    got = spawned_piece(one_hot(x), one_hot(y)).numpy()
+    exact = spawn_piece(x, y)
+    assert np.array_equal(got[exact >= 0], exact[exact >= 0])  # the metric's reading
+    act = actual_spawns(x, y)
+    assert (got[~act] == -1).all() and (got[act] >= 0).all()  # every spawn has an outcome
+    # spawns onto a stack in row 1 cover locked cells: read by union, as the rules' check does
+    overlap = act & (exact < 0)
+    assert overlap.sum() >= 3
+    assert [got[i] for i in np.flatnonzero(overlap)] == [
+        _spawn_union(x[i].astype(bool), y[i].astype(bool)) for i in np.flatnonzero(overlap)]
     assert set(got.tolist()) == set(range(-1, 7))  # falls and all seven pieces occur
 
 
@@ -380,3 +390,4 @@ def test_evaluation_without_a_train_split(tmp_path):
         "data.args={record: 400, eval_train: 0, eval_test: 30, eval_samples: 2}"))
     m = game.data.info["evaluate"](game)  # no empty train split to crash on
     assert m["test/n"] == 30 and not any(k.startswith("train/") for k in m)
+

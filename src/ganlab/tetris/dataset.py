@@ -40,11 +40,14 @@ def stochastic(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 def spawned_piece(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Per pair of one-hot boards, the index (``PIECE_NAMES`` order) of the piece that spawned, or
-    -1 for a fall: the random outcome of a Tetris tick, read off rows 0-2 of board t+1 - board t
-    with the spec's spawn masks."""
+    -1 for a fall: the random outcome of a Tetris tick. As in the rules (and
+    ``metrics.legal_spawn``), rows 0-2 of board t+1 are board t united with the piece's spawn
+    cells: on a stack that reaches row 1 the piece covers locked cells, so ``t+1 - t`` is not its
+    mask and the difference alone would call the pair deterministic. Where the stack makes two
+    pieces' unions identical, the first is named (both outcomes are the same board)."""
     masks = torch.as_tensor(SPAWN_MASKS, dtype=real.dtype, device=real.device)
-    diff = real[:, 1, :3] - cond[:, 1, :3]
-    eq = (diff[:, None] == masks[None]).flatten(2).all(-1)  # (N, 7)
+    union = (cond[:, None, 1, :3] + masks[None]).clamp_max(1)  # (N, 7, 3, 10)
+    eq = (union == real[:, None, 1, :3]).flatten(2).all(-1)  # (N, 7)
     idx = eq.to(torch.int64).argmax(1)
     return torch.where(eq.any(1) & stochastic(cond, real), idx, torch.full_like(idx, -1))
 
