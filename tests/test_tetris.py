@@ -131,6 +131,30 @@ def test_pairs_are_consecutive_frames_of_games():
     pairs = game_pairs(frames)
     assert np.array_equal(pairs[0, 0], frames[0]) and np.array_equal(pairs[0, 1], frames[1])
     assert np.array_equal(pairs[1, 0], frames[2]) and len(pairs) == len(frames) // 2
+    every = game_pairs(frames, every_frame=True)
+    assert len(every) == len(frames) - 1
+    assert np.array_equal(every[:, 0], frames[:-1]) and np.array_equal(every[:, 1], frames[1:])
+
+
+def _first_piece_on_the_floor(boards) -> int:
+    """How many boards hold only a height-2 piece locked on the floor (rows 20-21)."""
+    count = 0
+    for b in boards:
+        if b.sum() == 4 and b[20:].sum() == 4 and b[20].any() and b[21].any():
+            count += 1
+    return count
+
+
+def test_every_frame_pairs_feed_boards_the_original_layout_never_shows():
+    from ganlab.tetris.recordings import record_pairs
+    orig = record_pairs(6000, np.random.default_rng(0))
+    every = record_pairs(6000, np.random.default_rng(0), every_frame=True)
+    # a height-2 first piece locks on the empty floor at frame 21: odd, never a board t ...
+    assert _first_piece_on_the_floor(orig[:, 0]) == 0
+    assert _first_piece_on_the_floor(orig[:, 1]) > 0
+    # ... unless every frame is a board t once
+    assert _first_piece_on_the_floor(every[:, 0]) > 0
+    assert all(legal_fall(x, y) or legal_spawn(x, y) for x, y in every[:500])
 
 
 def _write(folder, i, arr):

@@ -275,6 +275,24 @@ def test_emulator_generator_is_batch_independent():
     assert not torch.allclose(G(torch.eye(7)[[1]], x[:1]), G(torch.eye(7)[[2]], x[:1]))
 
 
+def test_emulator_copy_skip_keeps_board_t_where_the_head_is_silent():
+    x = one_hot(record_pairs(4, np.random.default_rng(1))[:, 0])
+    z = torch.eye(7)[:4]
+    plain = MODELS.build("tetris-emulator", {"width": 8, "depth": 2})
+    skip = MODELS.build("tetris-emulator", {"width": 8, "depth": 2, "copy_init": 3.0})
+    assert plain.copy is None and float(skip.copy) == 3.0
+    for G in (plain, skip):
+        nn.init.zeros_(G.head[-1].weight)
+        nn.init.zeros_(G.head[-1].bias)
+    assert torch.allclose(plain(z, x), torch.full_like(x, 0.5))  # no opinion at all
+    out = skip(z, x)
+    assert torch.equal(out.argmax(1), x.argmax(1))  # the skip alone copies board t
+    assert torch.allclose(out.max(1).values, torch.sigmoid(torch.tensor(3.0)).expand(4, 22, 10))
+    skip.zero_grad()
+    skip(z, x)[:, 1].sum().backward()
+    assert skip.copy.grad is not None and skip.copy.grad != 0  # learnt with the rest
+
+
 def _spawn_and_fall():
     """Example 0: a spawn (empty board -> I piece); example 1: a fall (an O in rows 0-1)."""
     x = np.zeros((2, 22, 10), np.int64)

@@ -59,11 +59,17 @@ OUTCOME_HOOKS = {"stochastic": stochastic, "encode": spawned_piece}
 @DATASETS.register("tetris")
 def tetris(path: Optional[str] = None, seed: int = 0, split: str = "train",
            record: int = 100_000, eval_train: int = 2000, eval_test: int = 5000,
-           eval_samples: int = 50) -> Dataset:
+           eval_samples: int = 50, every_frame: bool = False) -> Dataset:
     """``path``: a recording (original-layout folder or compact file); without one, ``record``
     training pairs are recorded in memory with the run's seed. Evaluation (``train.eval_every``)
     uses the first ``eval_train`` training pairs and ``eval_test`` test pairs (the recording's
-    test split, or freshly recorded games), with ``eval_samples`` noise draws per spawn input."""
+    test split, or freshly recorded games), with ``eval_samples`` noise draws per spawn input.
+
+    ``every_frame`` (for a recording made here) takes every consecutive pair of a game, not only
+    the original layout's (0, 1), (2, 3), ...: in that layout a game's first piece is seen as
+    board t at every other row only (a height-2 piece locked on the empty floor, for one, is
+    always an odd frame and never board t), while an emulator playing on its own output is fed
+    every frame."""
     if path:
         pairs = load_recording(path, split)[split]
         other = "test" if split == "train" else "train"
@@ -72,7 +78,8 @@ def tetris(path: Optional[str] = None, seed: int = 0, split: str = "train",
         except RecordingError:
             test = None
     else:
-        pairs = record_pairs(record, np.random.default_rng([seed, 0 if split == "train" else 1]))
+        pairs = record_pairs(record, np.random.default_rng([seed, 0 if split == "train" else 1]),
+                             every_frame)
         test = None
     if test is None and eval_test:
         test = record_pairs(eval_test, np.random.default_rng([seed, 2]))

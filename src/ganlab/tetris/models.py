@@ -6,6 +6,8 @@ originals' order is kept (noise broadcast after the board; D sees ``cat(x, y)``)
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -137,10 +139,17 @@ class TetrisEmulator(nn.Module):
     to every cell (whether a piece is falling anywhere decides whether one spawns). Head: a
     per-cell two-layer MLP (1x1 convs) on the features and the noise again, so the code acts
     directly at every cell, then a softmax over the 2 channels, as the original. No batch norm:
-    a prediction for one board must not depend on the rest of the batch."""
+    a prediction for one board must not depend on the rest of the batch.
+
+    ``copy_init``: a learnt skip from board t to the output logits (``logits + c * board t``,
+    ``c`` starting at ``copy_init``; None: no skip), the input-to-output skip of pix2pix's U-Net
+    (Isola et al. 2017) in its simplest form. A tick changes at most 8 of 220 cells, so the
+    network only has to learn the change; without the skip every locked cell must be carried
+    through all the blocks, and a stray flip of one of them is an illegal board."""
 
     def __init__(self, latent_dim: int = 7, width: int = 32, depth: int = 5,
-                 global_every: int = 2, rows: int = 22, cols: int = 10):
+                 global_every: int = 2, rows: int = 22, cols: int = 10,
+                 copy_init: Optional[float] = None):
         super().__init__()
         if depth < 1 or width < 1 or global_every < 1:
             raise ValueError(f"depth, width and global_every must be >= 1; got {depth}, {width}, "
@@ -152,6 +161,7 @@ class TetrisEmulator(nn.Module):
         self.globals = nn.ModuleDict({str(i): nn.Linear(2 * width, width) for i in self.global_at})
         self.head = nn.Sequential(nn.Conv2d(width + latent_dim, width, 1), nn.ReLU(),
                                   nn.Conv2d(width, 2, 1))
+        self.copy = None if copy_init is None else nn.Parameter(torch.tensor(float(copy_init)))
 
     def forward(self, z, x):
         n, _, h, w = x.shape
@@ -164,4 +174,7 @@ class TetrisEmulator(nn.Module):
             if i in self.global_at:
                 pooled = torch.cat([a.amax((2, 3)), a.mean((2, 3))], 1)
                 a = torch.relu(a + self.globals[str(i)](pooled)[:, :, None, None])
-        return torch.softmax(self.head(torch.cat([a, zz], 1)), 1)
+        logits = self.head(torch.cat([a, zz], 1))
+        if self.copy is not None:  # a skip from board t: keeping a cell as it is costs nothing
+            logits = logits + self.copy * x
+        return torch.softmax(logits, 1)

@@ -26,17 +26,21 @@ class RecordingError(ValueError):
     """A recording on disk is missing or malformed; the message names the file."""
 
 
-def game_pairs(frames: np.ndarray) -> np.ndarray:
-    """(frame 0, frame 1), (frame 2, frame 3), ... of one game's frames."""
+def game_pairs(frames: np.ndarray, every_frame: bool = False) -> np.ndarray:
+    """(frame 0, frame 1), (frame 2, frame 3), ... of one game's frames (the original layout);
+    with ``every_frame``, (0, 1), (1, 2), (2, 3), ...: every frame is a board t once."""
+    if every_frame:
+        return np.stack([frames[:-1], frames[1:]], 1)
     n = len(frames) // 2
     return frames[: 2 * n].reshape(n, 2, ROWS, COLS)
 
 
-def record_pairs(n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` pairs from as many whole games as needed, shuffled; (n, 2, 22, 10) uint8."""
+def record_pairs(n: int, rng: np.random.Generator, every_frame: bool = False) -> np.ndarray:
+    """``n`` pairs from as many whole games as needed, shuffled; (n, 2, 22, 10) uint8.
+    ``every_frame``: see :func:`game_pairs`."""
     chunks, total = [], 0
     while total < n:
-        pairs = game_pairs(TetrisEngine(rng=rng).play())
+        pairs = game_pairs(TetrisEngine(rng=rng).play(), every_frame)
         chunks.append(pairs.astype(np.uint8))
         total += len(pairs)
     pairs = np.concatenate(chunks)
