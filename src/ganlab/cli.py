@@ -88,6 +88,7 @@ def cmd_data(args) -> None:
 def cmd_tetris_record(args) -> None:
     import time
 
+    from .tetris.metrics import actual_spawns
     from .tetris.recordings import COMPACT_NAME, record
     if args.train < 0 or args.test < 0:
         raise ConfigError("--train and --test must be >= 0")
@@ -96,8 +97,7 @@ def cmd_tetris_record(args) -> None:
     secs = time.perf_counter() - t0
     out = Path(args.out)
     for split, pairs in data.items():
-        x, y = pairs[:, 0], pairs[:, 1]
-        share = float((~x[:, 0].any(-1) & y[:, 0].any(-1)).mean()) if len(pairs) else 0.0
+        share = float(actual_spawns(pairs[:, 0], pairs[:, 1]).mean()) if len(pairs) else 0.0
         where = f"{out / split}/0..{len(pairs) - 1}.npy, " if not args.compact_only else ""
         print(f"{split}: {len(pairs)} pairs ({where}spawn share {share:.3f})")
     print(f"compact file: {out / COMPACT_NAME}; {secs:.1f} s")

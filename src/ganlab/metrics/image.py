@@ -13,24 +13,25 @@ import torch
 from torch import nn
 
 
-class _Features(nn.Module):
-    def __init__(self, clf):
+class Extractor(nn.Module):
+    """A feature extractor for torchmetrics' IS/FID/KID: ``fn(net, images)``, with the
+    ``num_features`` torchmetrics reads instead of probing the network. ``net`` is a submodule,
+    so it moves with the metric."""
+
+    def __init__(self, net: nn.Module, num_features: int, fn):
         super().__init__()
-        self.clf = clf
-        self.num_features = clf.feature_dim
+        self.net, self.num_features, self.fn = net, num_features, fn
 
     def forward(self, x):
-        return self.clf.features(x.float())
+        return self.fn(self.net, x)
 
 
-class _Logits(nn.Module):
-    def __init__(self, clf):
-        super().__init__()
-        self.clf = clf
-        self.num_features = 10
+def _features(clf) -> Extractor:
+    return Extractor(clf.eval(), clf.feature_dim, lambda c, x: c.features(x.float()))
 
-    def forward(self, x):
-        return self.clf.head(self.clf.features(x.float()))
+
+def _logits(clf) -> Extractor:
+    return Extractor(clf.eval(), 10, lambda c, x: c.head(c.features(x.float())))
 
 
 def _batches(x: torch.Tensor, n: int = 1000):
@@ -40,7 +41,7 @@ def _batches(x: torch.Tensor, n: int = 1000):
 @torch.no_grad()
 def fid(clf, real: torch.Tensor, fake: torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
-    m = FrechetInceptionDistance(feature=_Features(clf.eval()), normalize=False)
+    m = FrechetInceptionDistance(feature=_features(clf), normalize=False)
     for b in _batches(real):
         m.update(b, real=True)
     for b in _batches(fake):
@@ -53,7 +54,7 @@ def kid(clf, real: torch.Tensor, fake: torch.Tensor, subsets: int = 50,
         subset_size: int = 1000) -> tuple[float, float]:
     from torchmetrics.image.kid import KernelInceptionDistance
     size = min(subset_size, len(real), len(fake))
-    m = KernelInceptionDistance(feature=_Features(clf.eval()), subsets=subsets,
+    m = KernelInceptionDistance(feature=_features(clf), subsets=subsets,
                                 subset_size=size, normalize=False)
     for b in _batches(real):
         m.update(b, real=True)
@@ -66,7 +67,7 @@ def kid(clf, real: torch.Tensor, fake: torch.Tensor, subsets: int = 50,
 @torch.no_grad()
 def inception_score(clf, fake: torch.Tensor, splits: int = 10) -> tuple[float, float]:
     from torchmetrics.image.inception import InceptionScore
-    m = InceptionScore(feature=_Logits(clf.eval()), splits=splits, normalize=False)
+    m = InceptionScore(feature=_logits(clf), splits=splits, normalize=False)
     for b in _batches(fake):
         m.update(b)
     mean, std = m.compute()

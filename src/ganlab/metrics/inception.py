@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from ..registry import ConfigError
+from .image import Extractor
 
 SIZE = 299
 
@@ -53,30 +53,6 @@ def to_uint8_rgb(images: torch.Tensor, size: int = SIZE) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-class _Pool(nn.Module):
-    """torchmetrics feature extractor: uint8 images -> the network's 2048-d pool features."""
-
-    def __init__(self, net, num_features: int):
-        super().__init__()
-        self.net = net
-        self.num_features = num_features
-
-    def forward(self, x):
-        return self.net(x, return_features=True).double()
-
-
-class _LogProbs(nn.Module):
-    """torchmetrics' IS applies a softmax to what it is given: hand it log-probabilities."""
-
-    def __init__(self, net, num_classes: int):
-        super().__init__()
-        self.net = net
-        self.num_features = num_classes
-
-    def forward(self, x):
-        return self.net(x, no_output_bias=True).double().clamp_min(1e-30).log()
-
-
 @torch.no_grad()
 def inception_metrics(net, real: torch.Tensor, fake: torch.Tensor, batch: int = 100,
                       kid_subsets: int = 50, kid_subset_size: int = 1000) -> dict:
@@ -94,7 +70,10 @@ def inception_metrics(net, real: torch.Tensor, fake: torch.Tensor, batch: int = 
                           "return_features=True) and m(..., no_output_bias=True) as in the "
                           f"StyleGAN2-ADA metrics; calling it failed with {type(e).__name__}"
                           ) from None
-    pool, logp = _Pool(net, dim), _LogProbs(net, classes)
+    pool = Extractor(net, dim, lambda m, x: m(x, return_features=True).double())
+    # torchmetrics' IS applies a softmax to what it is given: hand it log-probabilities
+    logp = Extractor(net, classes,
+                     lambda m, x: m(x, no_output_bias=True).double().clamp_min(1e-30).log())
     size = min(kid_subset_size, len(real), len(fake))
     fid = FrechetInceptionDistance(feature=pool, normalize=False)
     kid = KernelInceptionDistance(feature=pool, subsets=kid_subsets, subset_size=size,
