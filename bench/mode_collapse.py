@@ -39,6 +39,8 @@ VARIANTS = {
     "pack2": ["regularizers=[{name: pack, args: {m: 2}}]",
               "model.discriminator.args={hidden: 200, layers: 3, in_dim: 4}"],
     "ttur": ["optim.d.lr=3.0e-3", "optim.g.lr=1.0e-3"],
+    "virtual-batch-norm": ["regularizers=[{name: virtual-batch-norm, args: {size: 64}}]"],
+    "layer-norm-g": ["model.generator.args={hidden: 400, layers: 4, norm: layer}"],
     # the strongest found so far (exploration of 2026-11-22, see BENCHMARKS.md): R1 gives full,
     # uniform coverage on both mixtures; longer training at a lower lr raises sample quality
     "best": ["regularizers=[{name: r1, args: {weight: 1.0}}]", "optim.g.lr=5.0e-4",

@@ -3,7 +3,7 @@ from ganlab.config import load_config
 
 
 def tiny_config(*overrides):
-    base = ["model.generator.args={hidden: 16, layers: 2, batchnorm: true}",
+    base = ["model.generator.args={hidden: 16, layers: 2, norm: batch}",
             "model.discriminator.args={hidden: 16, layers: 2}",
             "data.args={n: 512}", "data.batch_size=32", "train.iterations=20",
             "train.log_every=5", "train.sample_every=10", "train.checkpoint_every=5",

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-SMALL = ["--set", "model.generator.args={hidden: 16, layers: 2, batchnorm: true}",
+SMALL = ["--set", "model.generator.args={hidden: 16, layers: 2, norm: batch}",
          "--set", "model.discriminator.args={hidden: 16, layers: 2}",
          "--set", "data.args={n: 512}", "--set", "data.batch_size=32",
          "--set", "train.log_every=5", "--set", "train.sample_every=10",

@@ -11,7 +11,7 @@ from ganlab.run import train
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_run.py"
 # no batch norm: then the maths says 2 ranks x batch 16 == 1 process x batch 32
-SETS = ["model.generator.args={hidden: 32, layers: 2, batchnorm: false}",
+SETS = ["model.generator.args={hidden: 32, layers: 2, norm: none}",
         "model.discriminator.args={hidden: 32, layers: 2}", "data.args={n: 512}",
         "data.batch_size=16", "train.log_every=5", "train.checkpoint_every=5",
         "train.sample_every=100", "train.progress=false", "train.threads=1",

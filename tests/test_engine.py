@@ -76,7 +76,7 @@ def test_resume_after_kill_is_bitwise_identical(tmp_path):
     import time
 
     n = 400
-    args = ["model.generator.args={hidden: 64, layers: 3, batchnorm: true}",
+    args = ["model.generator.args={hidden: 64, layers: 3, norm: batch}",
             f"train.iterations={n}", "train.checkpoint_every=20", "train.log_every=10"]
     run = tmp_path / "killed"
     cmd = [sys.executable, "-m", "ganlab", "train", "ring8", "--out", str(run)]

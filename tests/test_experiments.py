@@ -11,7 +11,7 @@ from ganlab.sweep import plan, run_state, sweep
 
 TINY = ["train.iterations=12", "train.eval_every=6", "train.checkpoint_every=6",
         "train.sample_every=100", "data.args={n: 512}", "data.batch_size=32",
-        "model.generator.args={hidden: 8, layers: 1, batchnorm: true}",
+        "model.generator.args={hidden: 8, layers: 1, norm: batch}",
         "model.discriminator.args={hidden: 8, layers: 1}"]
 
 

@@ -51,7 +51,7 @@ def test_goethe_feature_map_sizes():
 
 
 @pytest.mark.parametrize("norm,cls", [("batch", nn.BatchNorm2d), ("instance", nn.InstanceNorm2d),
-                                      ("none", None)])
+                                      ("layer", nn.GroupNorm), ("none", None)])
 def test_goethe_normalisation_every_layer_but_first_and_last(norm, cls):
     D = MODELS.build("goethe-d", {"depth": 1, "norm": norm})
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
@@ -68,8 +68,10 @@ def test_goethe_normalisation_every_layer_but_first_and_last(norm, cls):
 def test_unknown_norm_is_a_clear_error():
     from ganlab.config import Component
     from ganlab.engine import build_model
-    with pytest.raises(ConfigError, match="norm.*valid: batch, instance, none"):
-        build_model(Component("goethe-d", {"norm": "layer"}), "model.discriminator")
+    with pytest.raises(ConfigError, match="norm.*valid: batch, instance, layer, none"):
+        build_model(Component("goethe-d", {"norm": "group"}), "model.discriminator")
+    with pytest.raises(ConfigError, match="instance normalisation needs feature maps"):
+        build_model(Component("toy-mlp-g", {"norm": "instance"}), "model.generator")
     with pytest.raises(ConfigError, match="unknown key 'depht'.*valid: channels, depth, norm"):
         build_model(Component("goethe-d", {"depht": 3}), "model.discriminator")
 
@@ -120,3 +122,18 @@ def test_init_smart_only_touches_layers_before_relu():
     assert torch.equal(seq[8].weight, before["8.weight"])
     assert not torch.equal(seq[6].weight, before["6.weight"])
     assert seq[6].weight.abs().max() <= (6.0 / 8) ** 0.5
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+def test_toy_mlp_norms(norm):
+    G = MODELS.build("toy-mlp-g", {"latent_dim": 2, "hidden": 8, "layers": 2, "norm": norm})
+    D = MODELS.build("toy-mlp-d", {"hidden": 8, "layers": 2, "norm": norm})
+    cls = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm, "none": None}[norm]
+    for model in (G, D):
+        linears = [m for m in model if isinstance(m, nn.Linear)]
+        assert sum(cls is not None and isinstance(m, cls) for m in model) == (2 if cls else 0)
+        assert all((m.bias is None) == (cls is not None) for m in linears[:-1])
+    # layer norm is per example: an example's output does not depend on the rest of the batch
+    x = torch.randn(6, 2)
+    if norm == "layer":
+        assert torch.allclose(D(x)[:3], D(x[:3]), atol=1e-6)

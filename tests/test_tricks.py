@@ -258,3 +258,88 @@ def test_replace_discriminator_with_another_class_and_resume(tmp_path):
         assert torch.equal(a, b)
     for a, b in zip(full.G.state_dict().values(), resumed.G.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_virtual_batch_norm_layer_matches_the_paper_formula():
+    from ganlab.models.norms import VirtualBatchNorm
+    torch.manual_seed(0)
+    vbn = VirtualBatchNorm(3, eps=1e-5)
+    with torch.no_grad():
+        vbn.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        vbn.bias.copy_(torch.tensor([0.0, 1.0, -1.0]))
+    ref, ex = torch.randn(8, 3, 4, 4) * 3 + 1, torch.randn(5, 3, 4, 4)
+    vbn.n_ref = 8
+    out = vbn(torch.cat([ref, ex]))
+    # the reference rows: plain batch norm of the reference batch
+    bn = nn.functional.batch_norm(ref, None, None, vbn.weight, vbn.bias, training=True, eps=1e-5)
+    assert torch.allclose(out[:8], bn, atol=1e-5)
+    # example i: statistics of the reference batch plus i itself, per channel
+    for i in range(5):
+        both = torch.cat([ref, ex[i:i + 1]])
+        mean, var = both.mean((0, 2, 3)), both.var((0, 2, 3), unbiased=False)
+        want = (ex[i] - mean[:, None, None]) / (var[:, None, None] + 1e-5).sqrt()
+        want = want * vbn.weight[:, None, None] + vbn.bias[:, None, None]
+        assert torch.allclose(out[8 + i], want, atol=1e-5)
+    vbn.n_ref = None
+    with pytest.raises(RuntimeError, match="no reference batch"):
+        vbn(ex)
+
+
+def test_virtual_batch_norm_trick_makes_g_batch_independent_and_keeps_its_reference(tmp_path):
+    from ganlab.models.norms import VirtualBatchNorm
+    cfg = tiny_config("regularizers=[{name: ema, args: {decay: 0.9}}, "
+                      "{name: virtual-batch-norm, args: {size: 16}}]")
+    game = Game.from_config(cfg)
+    G = game.G
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in G.modules())
+    assert sum(isinstance(m, VirtualBatchNorm) for m in G.modules()) == 2
+    # set up first although listed second: EMA averages the virtual-batch-norm G
+    assert sum(isinstance(m, VirtualBatchNorm) for m in game.regularizers[0].model.modules()) == 2
+    ref = G.vbn_reference_0.clone()
+    assert ref.shape == (16, 2)
+    game.play(3)
+    assert torch.equal(G.vbn_reference_0, ref)  # chosen once, fixed
+    vbn = [m for m in G.modules() if isinstance(m, VirtualBatchNorm)][0]
+    assert vbn.weight.grad is not None and vbn.weight.grad.abs().sum() > 0
+    # an example's output depends on the reference and itself, not on its batch-mates
+    z = torch.randn(6, 2)
+    for mode in (G.train, G.eval):
+        mode()
+        a, b = G(z), G(torch.cat([z[:3], torch.randn(9, 2)]))
+        assert a.shape == (6, 2) and torch.allclose(a[:3], b[:3], atol=1e-6)
+    bn_g = Game.from_config(tiny_config()).G.train()  # plain batch norm does depend on them
+    assert not torch.allclose(bn_g(z)[:3], bn_g(torch.cat([z[:3], torch.randn(9, 2)]))[:3])
+    # the reference travels in checkpoints: an exact resume
+    cfg = tiny_config("train.iterations=10", "regularizers=[{name: virtual-batch-norm}]")
+    full = train(cfg, tmp_path / "full")
+    part = start(cfg, tmp_path / "part")
+    part.play(5)
+    resumed = resume(tmp_path / "part")
+    assert torch.equal(full.G.vbn_reference_0, resumed.G.vbn_reference_0)
+    for (k, x), (_, y) in zip(full.G.state_dict().items(), resumed.G.state_dict().items()):
+        assert torch.equal(x, y), k
+
+
+def test_virtual_batch_norm_in_d_and_with_labels(tiny_mnist):
+    from test_conditional import cond_config
+    game = Game.from_config(cond_config(
+        tiny_mnist, "model.generator={name: cgan-conv-g, args: {width: 4, norm: batch}}",
+        "regularizers=[{name: virtual-batch-norm, args: {size: 4}}]"))
+    assert game.G.vbn_reference_1.dtype == torch.long  # uniformly drawn reference labels
+    assert len(game.play(2)["g_loss"]) == 2
+    cfg = tiny_config("model.discriminator.args={hidden: 16, layers: 2, norm: batch}",
+                      "regularizers=[{name: virtual-batch-norm, args: {discriminator: true}}]")
+    game = Game.from_config(cfg)
+    ref, data = game.D.vbn_reference_0, game.data.examples
+    match = (ref[:, None, :] == data[None]).all(-1)  # the reference: 64 distinct real examples
+    assert ref.shape == (64, 2) and match.any(1).all() and match.float().argmax(1).unique().numel() == 64
+    x = game.data.examples[:5]
+    assert torch.allclose(game.D(x)[:2], game.D(x[:2]), atol=1e-6)
+    with pytest.raises(ConfigError, match="D has no batch-norm layer"):
+        Game.from_config(tiny_config("regularizers=[{name: virtual-batch-norm, "
+                                     "args: {discriminator: true}}]"))
+    with pytest.raises(ConfigError, match="does not combine with pack"):
+        Game.from_config(tiny_config(
+            "model.discriminator.args={hidden: 16, layers: 2, norm: batch, in_dim: 4}",
+            "regularizers=[{name: pack}, {name: virtual-batch-norm, "
+            "args: {discriminator: true}}]"))

@@ -165,7 +165,8 @@ class Game:
             with torch.no_grad():
                 for t in [*self.G.state_dict().values(), *self.D.state_dict().values()]:
                     tdist.broadcast(t, 0)
-        for hook in self.regularizers:  # may wrap or copy the models: before optimizers exist
+        # may rewrite or copy the models: before optimizers exist, the rewriting hooks first
+        for hook in sorted(self.regularizers, key=lambda h: not getattr(h, "rewrites_models", False)):
             try:
                 hook.setup(self)
             except ValueError as exc:

@@ -4,7 +4,9 @@ Every hook is optional (the base class :class:`Regularizer` makes each a no-op).
 engine calls them:
 
 - ``setup(game)``: once, after the models are built and initialised and before the optimizers
-  exist (spectral normalisation re-parametrises D here; EMA copies G).
+  exist (spectral normalisation re-parametrises D here; EMA copies G). Hooks with
+  ``rewrites_models = True`` (spectral and virtual batch norm) are set up first, so the others
+  (EMA's copy, historical averaging's parameter list) see the final models.
 - ``before_iteration(game)`` and ``trains(player, game) -> bool``: at the start of every
   iteration; a player ("d" or "g") any hook says not to train is skipped (freeze schedules).
 - ``d_fakes(fake, fake_labels, game) -> (fake, fake_labels)``: D's fake batch (replay buffer).
@@ -58,6 +60,7 @@ class Regularizer:
 
     name = "regularizer"
     g_adversarial_weight = 1.0
+    rewrites_models = False
 
     def setup(self, game) -> None:
         pass

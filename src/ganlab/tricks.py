@@ -13,6 +13,8 @@ Name in a config (``regularizers: [{name: ..., args: {...}}]``) and what it does
 - ``r1`` / ``r2``: zero-centred gradient penalty on real / fake data, ``weight/2 E||grad D||^2``,
   optionally lazy (every ``interval`` D steps, scaled by ``interval``) (Mescheder et al. 2018;
   Karras et al. 2020 for lazy regularisation).
+- ``virtual-batch-norm``: G's (and optionally D's) batch-norm layers normalise each example with
+  a fixed reference batch and itself (Salimans et al. 2016, sec. 3.5).
 - ``spectral-norm``: spectral normalisation of D's (and optionally G's) conv/linear weights
   (Miyato et al. 2018).
 - ``feature-matching``: G matches the mean of D's features at a named layer on real and fake
@@ -217,6 +219,7 @@ class R2(_ZeroCentred):
 @REGULARIZERS.register("spectral-norm")
 class SpectralNorm(Regularizer):
     name = "spectral_norm"
+    rewrites_models = True
 
     def __init__(self, discriminator: bool = True, generator: bool = False,
                  power_iterations: int = 1):
@@ -236,6 +239,58 @@ def apply_spectral_norm(model: nn.Module, n_power_iterations: int = 1) -> nn.Mod
         dim = 1 if isinstance(m, nn.ConvTranspose2d) else 0
         spectral_norm(m, n_power_iterations=n_power_iterations, dim=dim)
     return model
+
+
+@REGULARIZERS.register("virtual-batch-norm")
+class VirtualBatchNormTrick(Regularizer):
+    """Virtual batch norm (Salimans et al. 2016, sec. 3.5): every batch-norm layer of G (and of D
+    with ``discriminator: true``) becomes a :class:`~ganlab.models.norms.VirtualBatchNorm`, and a
+    reference batch of ``size`` inputs, chosen once at the start, runs with every call: G's is
+    noise (and uniformly drawn labels, or the first conditions of a paired data set), D's the
+    first ``size`` real examples of a fixed permutation (with their labels or conditions). D's
+    reference enters D as stored: the input hooks (instance noise) are not applied to it. Costs
+    one extra forward of ``size`` rows per call."""
+
+    name = "virtual_batch_norm"
+    rewrites_models = True
+
+    def __init__(self, size: int = 64, generator: bool = True, discriminator: bool = False):
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        self.size, self.which = int(size), (generator, discriminator)
+
+    def setup(self, game) -> None:
+        from .models.norms import attach_reference, to_virtual_batch_norm
+        gen = torch.Generator().manual_seed(game.seed + 303)
+        for flag, model, who in zip(self.which, (game.G, game.D), ("G", "D")):
+            if not flag:
+                continue
+            if not to_virtual_batch_norm(model):
+                raise ValueError(f"{who} has no batch-norm layer to make virtual (build it with "
+                                 f"norm: batch)")
+            ref = self._g_reference(game, gen) if who == "G" else self._d_reference(game, gen)
+            attach_reference(model, tuple(t.to(game.device) for t in ref))
+        if self.which[1]:
+            clash = [h.name for h in game.regularizers if isinstance(h, (Pack, FeatureMatching))]
+            if clash:
+                raise ValueError(f"a virtual-batch-norm D does not combine with {clash[0]}: "
+                                 f"its reference rows would enter the packed groups / features")
+
+    def _g_reference(self, game, gen):
+        z = game._sample_noise(self.size, game.latent_dim, generator=gen, device="cpu")
+        if game.conditions is not None:
+            return z, game.conditions[:self.size].cpu()
+        if game.num_classes:
+            return z, torch.randint(game.num_classes, (self.size,), generator=gen)
+        return (z,)
+
+    def _d_reference(self, game, gen):
+        data = game.data
+        idx = torch.randperm(len(data), generator=gen)[:self.size]
+        x = data.examples[idx]
+        if data.conditions is not None:
+            return x, data.conditions[idx]
+        return (x, data.labels[idx]) if game.num_classes else (x,)
 
 
 @REGULARIZERS.register("feature-matching")

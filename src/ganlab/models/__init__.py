@@ -8,7 +8,7 @@ from ..registry import Registry
 
 MODELS = Registry("model")
 
-from . import conditional, cs231n, dcgan, goethe, toy  # noqa: E402,F401  (register the models)
+from . import conditional, cs231n, dcgan, goethe, norms, toy  # noqa: E402,F401  (register the models)
 
 
 def count_params(model) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from . import MODELS
-from .goethe import norm_layer
+from .norms import norm_layer
 from .layers import Scores
 
 

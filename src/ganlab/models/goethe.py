@@ -5,25 +5,14 @@ normalisation layer on every layer but the first and the last, no bias before a 
 a linear projection to one logit. ``Generator(latent_dim, channels, depth)``: a linear projection to
 7x7 feature maps, then 7 -> 14 -> 28 by transposed convolution or pixel shuffle, tanh out.
 ``depth`` scales the width: the layers have 16*depth, 32*depth and 64*depth feature maps.
-``norm`` is ``batch``, ``instance`` or ``none``.
+``norm`` is one of :data:`ganlab.models.norms.NORMS`.
 """
 from __future__ import annotations
 
 from torch import nn
 
 from . import MODELS
-
-NORMS = ("batch", "instance", "none")
-
-
-def norm_layer(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=True)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"norm: unknown normalisation {kind!r}; valid: {', '.join(NORMS)}")
+from .norms import norm_layer
 
 
 def _block(conv_cls, c_in, c_out, norm, *args, **kw):
