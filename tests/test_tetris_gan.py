@@ -409,3 +409,15 @@ def test_evaluation_without_a_train_split(tmp_path):
     m = game.data.info["evaluate"](game)  # no empty train split to crash on
     assert m["test/n"] == 30 and not any(k.startswith("train/") for k in m)
 
+
+
+def test_virtual_batch_norm_on_the_paired_generator():
+    game = Game.from_config(small("regularizers=[{name: virtual-batch-norm, args: {size: 16}}]"))
+    z_ref, c_ref = game.G.vbn_reference_0, game.G.vbn_reference_1
+    assert z_ref.shape == (16, 4) and c_ref.shape == (16, 2, 22, 10)
+    conds = game.data.conditions
+    assert all((conds == c).flatten(1).all(1).any() for c in c_ref)  # boards of the data set
+    assert len(game.play(2)["g_loss"]) == 2
+    game.G.eval()
+    z, c = torch.rand(6, 4), conds[:6]
+    assert torch.allclose(game.G(z, c)[:2], game.G(z[:2], c[:2]), atol=1e-6)

@@ -166,7 +166,8 @@ class Game:
                 for t in [*self.G.state_dict().values(), *self.D.state_dict().values()]:
                     tdist.broadcast(t, 0)
         # may rewrite or copy the models: before optimizers exist, the rewriting hooks first
-        for hook in sorted(self.regularizers, key=lambda h: not getattr(h, "rewrites_models", False)):
+        first = sorted(self.regularizers, key=lambda h: not getattr(h, "rewrites_models", False))
+        for hook in first:
             try:
                 hook.setup(self)
             except ValueError as exc:

@@ -246,7 +246,7 @@ class VirtualBatchNormTrick(Regularizer):
     """Virtual batch norm (Salimans et al. 2016, sec. 3.5): every batch-norm layer of G (and of D
     with ``discriminator: true``) becomes a :class:`~ganlab.models.norms.VirtualBatchNorm`, and a
     reference batch of ``size`` inputs, chosen once at the start, runs with every call: G's is
-    noise (and uniformly drawn labels, or the first conditions of a paired data set), D's the
+    noise (and uniformly drawn labels, or conditions drawn from a paired data set), D's the
     first ``size`` real examples of a fixed permutation (with their labels or conditions). D's
     reference enters D as stored: the input hooks (instance noise) are not applied to it. Costs
     one extra forward of ``size`` rows per call."""
@@ -261,6 +261,10 @@ class VirtualBatchNormTrick(Regularizer):
 
     def setup(self, game) -> None:
         from .models.norms import attach_reference, to_virtual_batch_norm
+        clash = [h.name for h in game.regularizers if isinstance(h, (Pack, FeatureMatching))]
+        if self.which[1] and clash:
+            raise ValueError(f"a virtual-batch-norm D does not combine with {clash[0]}: its "
+                             f"reference rows would enter the packed groups / features")
         gen = torch.Generator().manual_seed(game.seed + 303)
         for flag, model, who in zip(self.which, (game.G, game.D), ("G", "D")):
             if not flag:
@@ -270,23 +274,20 @@ class VirtualBatchNormTrick(Regularizer):
                                  f"norm: batch)")
             ref = self._g_reference(game, gen) if who == "G" else self._d_reference(game, gen)
             attach_reference(model, tuple(t.to(game.device) for t in ref))
-        if self.which[1]:
-            clash = [h.name for h in game.regularizers if isinstance(h, (Pack, FeatureMatching))]
-            if clash:
-                raise ValueError(f"a virtual-batch-norm D does not combine with {clash[0]}: "
-                                 f"its reference rows would enter the packed groups / features")
 
     def _g_reference(self, game, gen):
         z = game._sample_noise(self.size, game.latent_dim, generator=gen, device="cpu")
         if game.conditions is not None:
-            return z, game.conditions[:self.size].cpu()
+            return z, game.data.conditions[self._rows(game, gen)]
         if game.num_classes:
             return z, torch.randint(game.num_classes, (self.size,), generator=gen)
         return (z,)
 
+    def _rows(self, game, gen):
+        return torch.randperm(len(game.data), generator=gen)[:self.size]
+
     def _d_reference(self, game, gen):
-        data = game.data
-        idx = torch.randperm(len(data), generator=gen)[:self.size]
+        data, idx = game.data, self._rows(game, gen)
         x = data.examples[idx]
         if data.conditions is not None:
             return x, data.conditions[idx]
