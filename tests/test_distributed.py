@@ -15,7 +15,8 @@ SETS = ["model.generator.args={hidden: 32, layers: 2, norm: none}",
         "model.discriminator.args={hidden: 32, layers: 2}", "data.args={n: 512}",
         "data.batch_size=16", "train.log_every=5", "train.checkpoint_every=5",
         "train.sample_every=100", "train.progress=false", "train.threads=1",
-        "optim.g.decay=none", "optim.d.decay=none"]
+        "optim.g.decay=none", "optim.d.decay=none",
+        "train.max_seconds=100000"]  # never reached, but rank 0's time check is broadcast
 
 
 def torchrun(out, iterations, stop, mode, extra=(), timeout=300):

@@ -326,3 +326,15 @@ def test_histograms_and_zero_gradient_counts_in_tensorboard(tmp_path):
     counts = game.zero_grad_counts()
     assert counts["zero_grads_D"] >= game.D[2].weight.numel()
     assert counts["zero_grads_G"] == sum(p.numel() for p in game.G.parameters())
+
+
+def test_max_seconds_stops_training_at_a_log_boundary_and_resume_respects_it(tmp_path):
+    cfg = tiny_config("train.iterations=1000000", "train.max_seconds=1.0", "train.log_every=5",
+                      "train.checkpoint_every=1000000")
+    game = train(cfg, tmp_path / "run")
+    it = game.iteration
+    assert 0 < it < 1_000_000 and it % 5 == 0
+    assert game.elapsed() >= 1.0
+    assert len(game.history["d_loss"]) == it
+    again = resume(tmp_path / "run")  # the time is spent: the checkpoint at the stop is final
+    assert again.iteration == it

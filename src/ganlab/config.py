@@ -88,6 +88,7 @@ class TrainConfig:
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
     threads: Optional[int] = None  # torch intra-op threads; None leaves torch's default
     deterministic: bool = False  # deterministic kernels (bit-exact resume on GPU too; slower)
+    max_seconds: Optional[float] = None  # stop training once this much wall time is spent
     eval_every: int = 0  # evaluate the dataset's metrics every N iterations (0: never)
     histogram_every: int = 0  # TensorBoard histograms of weights, gradients, D scores (0: never)
     best_metric: Optional[str] = None  # keep checkpoints/best.pt by this evaluation metric

@@ -131,7 +131,7 @@ class Game:
                  num_samples: int = 64, compile: bool = False, channels_last: bool = False,
                  progress: Optional[bool] = None, total_iterations: int = 0,
                  eval_every: int = 0, best_metric: Optional[str] = None, best_mode: str = "max",
-                 histogram_every: int = 0,
+                 histogram_every: int = 0, max_seconds: Optional[float] = None,
                  config: RunConfig | None = None):
         self.rank, self.world = dist_world()
         device = torch.device(device) if not isinstance(device, torch.device) else device
@@ -215,6 +215,7 @@ class Game:
         self.best_value: Optional[float] = None
         self.eval_history: list[dict] = []
         self.histogram_every = histogram_every
+        self.max_seconds = max_seconds
         self._last_scores: dict = {}
 
     # --- construction from a config ----------------------------------------------------------
@@ -247,7 +248,7 @@ class Game:
                    compile=t.compile, channels_last=cfg.model.channels_last, progress=t.progress,
                    total_iterations=t.iterations, eval_every=t.eval_every,
                    best_metric=t.best_metric, best_mode=t.best_mode,
-                   histogram_every=t.histogram_every, config=cfg)
+                   histogram_every=t.histogram_every, max_seconds=t.max_seconds, config=cfg)
 
     # --- the training step -------------------------------------------------------------------
 
@@ -384,12 +385,15 @@ class Game:
     # --- the loop ----------------------------------------------------------------------------
 
     def play(self, num_iter: int) -> History:
-        """Train for ``num_iter`` more iterations; returns the whole loss history."""
+        """Train for ``num_iter`` more iterations, or until ``max_seconds`` of training time
+        (checked every ``log_every`` iterations, resumes included); returns the loss history."""
         end = self.iteration + int(num_iter)
         bar = self._progress_bar(num_iter)
         t0 = self._play_started = time.perf_counter()
         try:
             while self.iteration < end:
+                if self.iteration % self.log_every == 0 and self.out_of_time():
+                    break
                 for opt_cfg, which in self._schedules:
                     lr = decayed_lr(opt_cfg, self.iteration, self.total_iterations)
                     for group in (self.opt_g if which == "g" else self.opt_d).param_groups:
@@ -431,6 +435,18 @@ class Game:
                 save_loss_plot(self.history, self.run_dir / "loss.png")
                 self.tracker.flush()
         return self.history
+
+    def out_of_time(self) -> bool:
+        """Whether ``max_seconds`` of training are spent; under torchrun, rank 0 decides for all
+        (their clocks differ, and a rank that stopped alone would hang the others)."""
+        if self.max_seconds is None:
+            return False
+        flag = torch.tensor(float(self.elapsed() >= self.max_seconds))
+        if self.world > 1:
+            import torch.distributed as tdist
+            flag = flag.to(self.device)
+            tdist.broadcast(flag, 0)
+        return bool(flag.item())
 
     def elapsed(self) -> float:
         """Training wall time so far, the current ``play`` included."""
