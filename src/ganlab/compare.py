@@ -95,9 +95,11 @@ def compare(paths: list[str], out: str | Path, baseline: Optional[str] = None,
     md = [f"# Comparison of {sum(map(len, groups.values()))} runs in {len(groups)} "
           f"configurations", ""]
     if baseline:
+        what = ("the configuration's mean differs from the baseline's"
+                if alternative == "two-sided" else
+                f"the configuration's mean is {alternative} than the baseline's")
         md += [f"Welch's t-test of each configuration against `{baseline}`, alternative "
-               f"`{alternative}` (the configuration's mean is {alternative.replace('-', ' ')} "
-               "than the baseline's, for one-sided tests).", ""]
+               f"`{alternative}`: {what}.", ""]
     summary = {}
     for metric in names:
         md += [f"## {metric}", "", "| configuration | mean ± std | defined / runs | per seed |"
