@@ -30,7 +30,7 @@ def evaluate_run(run_dir: str | Path, n: int = 10_000, inception: Optional[str] 
     from .run import open_run
     net = None
     if inception is not None:  # a bad file fails before any sampling
-        from .metrics.inception import load_inception
+        from .metrics.inception import inception_metrics, load_inception
         net = load_inception(inception)
     game = open_run(run_dir)
     if game.iteration == 0:
@@ -57,7 +57,6 @@ def evaluate_run(run_dir: str | Path, n: int = 10_000, inception: Optional[str] 
         gen = image_metrics(clf, test, fake)
         floor = image_metrics(clf, test, real_ref)
         if net is not None:
-            from .metrics.inception import inception_metrics
             gen.update(inception_metrics(net, test, fake))
             floor.update(inception_metrics(net, test, real_ref))
         out.update(gen)
@@ -72,6 +71,5 @@ def evaluate_run(run_dir: str | Path, n: int = 10_000, inception: Optional[str] 
                           + (" without Inception weights (pass --inception FILE)"
                              if data.kind == "image" else ""))
     if net is not None and data.name != "mnist":  # MNIST's came with its floor above
-        from .metrics.inception import inception_metrics
         out.update(inception_metrics(net, _subset(data.examples, n), game.sample(n).cpu()))
     return out

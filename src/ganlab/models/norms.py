@@ -43,8 +43,8 @@ class VirtualBatchNorm(nn.Module):
     with the statistics of a fixed reference batch *and itself*, so its output does not depend on
     the other examples of its batch.
 
-    The input holds the reference batch's activations in its first ``n_ref`` rows (set by the
-    hooks of :func:`attach_reference`) and the examples after them. The reference rows are
+    The input holds the reference batch's activations in its first ``n_ref`` rows (``n_ref`` set
+    by :func:`attach_reference`, whose hooks prepend them) and the examples after them. The reference rows are
     normalised with the reference statistics (as batch norm would); example ``x`` with mean
     ``(n_ref * E_ref[x] + E[x]) / (n_ref + 1)`` and the matching second moment, expectations per
     channel over rows and spatial positions. Gradients flow through the reference statistics, as
@@ -119,6 +119,10 @@ def attach_reference(model: nn.Module, reference: tuple[Tensor, ...]) -> None:
         raise ValueError(f"reference tensors must have the same number of rows, got {sizes}")
     for i, t in enumerate(reference):
         model.register_buffer(f"{_REF}{i}", t.detach().clone())
+    n = sizes.pop()
+    for m in model.modules():  # fixed from here on (and copied along by deepcopy)
+        if isinstance(m, VirtualBatchNorm):
+            m.n_ref = n
     model.register_forward_pre_hook(_prepend_reference)
     model.register_forward_hook(_strip_reference)
 
@@ -133,16 +137,12 @@ def _references(module: nn.Module) -> list[Tensor]:
 
 def _prepend_reference(module: nn.Module, args: tuple):
     refs = _references(module)
-    n = refs[0].shape[0]
-    for m in module.modules():
-        if isinstance(m, VirtualBatchNorm):
-            m.n_ref = n
     joined = tuple(torch.cat([r.to(a.dtype), a]) for r, a in zip(refs, args))
     return joined + tuple(args[len(refs):])
 
 
 def _strip_reference(module: nn.Module, args: tuple, output):
-    n = _references(module)[0].shape[0]
+    n = getattr(module, f"{_REF}0").shape[0]
     if isinstance(output, tuple):  # auxiliary heads: (scores, class logits)
         return tuple(o[n:] if isinstance(o, Tensor) else o for o in output)
     return output[n:]
