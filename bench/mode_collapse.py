@@ -45,6 +45,9 @@ VARIANTS = {
     # uniform coverage on both mixtures; longer training at a lower lr raises sample quality
     "best": ["regularizers=[{name: r1, args: {weight: 1.0}}]", "optim.g.lr=5.0e-4",
              "optim.d.lr=5.0e-4", "train.iterations=24000"],
+    # discriminator rejection sampling on top of R1: training is R1's, samples are filtered
+    "r1+drs": ["regularizers=[{name: r1, args: {weight: 1.0}}, "
+               "{name: discriminator-rejection, args: {calibrate: 5000}}]"],
 }
 
 
@@ -62,11 +65,23 @@ def run_one(dataset: str, variant: str, seed: int, extra: list[str], device: str
     t0 = time.perf_counter()
     game.play(cfg.train.iterations)
     wall = time.perf_counter() - t0
-    m = mode_metrics(game.sample(2500).cpu(), game.data.info["modes"], game.data.info["std"])
-    return {"dataset": dataset, "variant": variant, "seed": seed, "extra": list(extra),
-            "iterations": game.iteration, "modes": m["modes_captured"],
-            "modes_total": m["modes_total"], "high_quality": 100 * m["high_quality"],
-            "reverse_kl": m["reverse_kl"], "wall_s": wall, "device": device}
+    info = game.data.info
+    t0 = time.perf_counter()
+    x = game.sample(2500).cpu()
+    sample_s = time.perf_counter() - t0
+    m = mode_metrics(x, info["modes"], info["std"])
+    row = {"dataset": dataset, "variant": variant, "seed": seed, "extra": list(extra),
+           "iterations": game.iteration, "modes": m["modes_captured"],
+           "modes_total": m["modes_total"], "high_quality": 100 * m["high_quality"],
+           "reverse_kl": m["reverse_kl"], "wall_s": wall, "device": device}
+    filters = [h for h in game.regularizers if h.filters_samples]
+    if filters:  # rejection sampling: its cost, its acceptance and the unfiltered samples
+        plain = mode_metrics(game.sample(2500, reject=False).cpu(), info["modes"], info["std"])
+        row.update(sample_s=sample_s, acceptance=filters[0].acceptance,
+                   plain={"modes": plain["modes_captured"],
+                          "high_quality": 100 * plain["high_quality"],
+                          "reverse_kl": plain["reverse_kl"]})
+    return row
 
 
 def _define(variants: dict) -> None:
@@ -91,6 +106,12 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         if (r["dataset"], r["variant"]) not in keys:
             keys.append((r["dataset"], r["variant"]))
+    # a rejection-sampling variant also shows its own runs' samples before rejection
+    rows = rows + [{**r, **r["plain"], "variant": f"{r['variant']} (no rejection)"}
+                   for r in rows if "plain" in r]
+    for ds, var in list(keys):
+        if any(r["variant"] == var and "plain" in r for r in rows):
+            keys.insert(keys.index((ds, var)) + 1, (ds, f"{var} (no rejection)"))
     for ds, var in keys:
         rs = [r for r in rows if r["dataset"] == ds and r["variant"] == var]
         every = all(r["modes"] == r["modes_total"] for r in rs)

@@ -11,7 +11,7 @@ from ganlab.losses import LOSSES
 from ganlab.registry import ConfigError
 from ganlab.regularizers import StepBatch
 from ganlab.run import resume, start, train
-from ganlab.tricks import (EMA, R1, R2, FlipLabels, HistoricalAveraging, InstanceNoise,
+from ganlab.tricks import (EMA, R1, R2, DiscriminatorRejection, FlipLabels, HistoricalAveraging, InstanceNoise,
                            LabelSmoothing, NoisyLabels, Pack, ReplayBuffer, apply_spectral_norm)
 
 from helpers import tiny_config
@@ -344,3 +344,81 @@ def test_virtual_batch_norm_in_d_and_with_labels(tiny_mnist):
             "model.discriminator.args={hidden: 16, layers: 2, norm: batch, in_dim: 4}",
             "regularizers=[{name: pack}, {name: virtual-batch-norm, "
             "args: {discriminator: true}}]"))
+
+
+def _linear(weight, bias):
+    m = nn.Linear(1, 1)
+    with torch.no_grad():
+        m.weight.fill_(weight)
+        m.bias.fill_(bias)
+    return m
+
+
+class _Shift(nn.Module):
+    """A conditional 1-d 'generator' G(z, y) = z + 10 y and its exact log-ratio critic
+    D(x, y) = x - 10 y - 0.5 against data N(10 y + 1, 1)."""
+
+    def __init__(self, critic=False):
+        super().__init__()
+        self.num_classes, self.critic = (0 if critic else 3), critic
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, y):
+        shift = 10 * y.float().unsqueeze(1)
+        return x - shift - 0.5 + 0 * self.dummy if self.critic else x + shift + 0 * self.dummy
+
+
+def test_discriminator_rejection_samples_the_data_from_an_exact_ratio_critic():
+    # G(z) = z ~ N(0, 1); data N(1, 1); log p_data/p_G = x - 0.5 exactly, so rejection with
+    # exp(D - max D) turns G's samples into the data's distribution (Azadi et al. 2019)
+    data = torch.randn(20_000, 1, generator=torch.Generator().manual_seed(0)) + 1
+    drs = DiscriminatorRejection(calibrate=0)
+    game = Game(_linear(1.0, 0.0), _linear(1.0, -0.5), data, latent_dim=1, regularizers=[drs])
+    plain, kept = game.sample(8000, reject=False), game.sample(8000)
+    assert abs(plain.mean()) < 0.05 and abs(kept.mean() - 1) < 0.06
+    assert abs(kept.std() - 1) < 0.06
+    # E[exp(z - 0.5 - M)] = exp(-M), M + 0.5 the max of 10,000 normals (3.2 to 4.4)
+    assert 0.02 < drs.acceptance < 0.07
+    # a critic with no information is calibrated into the ratio by logistic regression
+    drs = DiscriminatorRejection(calibrate=400, lr=0.05)
+    game = Game(_linear(1.0, 0.0), _linear(0.0, 0.0), data, latent_dim=1, regularizers=[drs],
+                batch_size=256)
+    assert abs(game.sample(8000).mean() - 1) < 0.1
+    assert abs(drs.D.weight.item() - 1) < 0.15 and abs(drs.D.bias.item() + 0.5) < 0.15
+    assert torch.equal(game.D.weight, torch.zeros(1, 1))  # the game's D is untouched
+
+
+def test_discriminator_rejection_redraws_rows_with_their_own_label():
+    y = torch.arange(3).repeat_interleave(4000)
+    data = torch.randn(len(y), 1, generator=torch.Generator().manual_seed(1)) + 10 * y[:, None] + 1
+    from ganlab.data import Dataset
+    game = Game(_Shift(), _Shift(critic=True), Dataset(examples=data, labels=y, kind="points"),
+                latent_dim=1, regularizers=[DiscriminatorRejection(calibrate=0)])
+    labels = torch.tensor([0, 1, 2]).repeat(3000)
+    x = game.sample(len(labels), labels=labels)
+    for c in range(3):
+        assert abs(x[labels == c].mean() - (10 * c + 1)) < 0.1
+
+
+def test_discriminator_rejection_leaves_training_alone_and_checks_its_use():
+    base = tiny_config("train.eval_every=0")
+    plain = Game.from_config(base)
+    plain.play(3)
+    drs = Game.from_config(tiny_config(
+        "regularizers=[{name: discriminator-rejection, args: {calibrate: 5, burn_in: 64}}]"))
+    drs.play(1)
+    drs.sample(32)  # calibrates a copy of D mid-training
+    drs.play(2)
+    for a, b in zip(plain.G.parameters(), drs.G.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(RuntimeError, match=r"still rejected after 3 rounds"):
+        Game.from_config(tiny_config(
+            "regularizers=[{name: discriminator-rejection, args: {calibrate: 0, gamma: 1000}}]"
+        )).sample(8, max_rounds=3)
+    with pytest.raises(ConfigError, match=r"discriminator-rejection\): scores one sample"):
+        Game.from_config(tiny_config(
+            "regularizers=[{name: pack}, {name: discriminator-rejection}]",
+            "model.discriminator.args={hidden: 16, layers: 2, in_dim: 4}"))
+    with pytest.raises(ConfigError, match=r"gamma or gamma_quantile, not both"):
+        Game.from_config(tiny_config("regularizers=[{name: discriminator-rejection, "
+                                     "args: {gamma: 1, gamma_quantile: 0.9}}]"))

@@ -499,10 +499,15 @@ class Game:
 
     @torch.no_grad()
     def sample(self, n: int | None = None, noise: torch.Tensor | None = None,
-               data_scale: bool = False, labels: torch.Tensor | None = None) -> torch.Tensor:
+               data_scale: bool = False, labels: torch.Tensor | None = None,
+               reject: bool = True, max_rounds: int = 1000) -> torch.Tensor:
         """Generate ``n`` examples (or from ``noise``) in eval mode, training RNG untouched.
-        Conditional games draw labels uniformly unless ``labels`` are given."""
+        Conditional games draw labels uniformly unless ``labels`` are given. With a hook that
+        filters samples (``discriminator-rejection``) and no ``noise`` given, every rejected row
+        is drawn again, with its label, until all are accepted; ``reject=False`` skips that."""
         gen = torch.Generator(device=self.device).manual_seed(self.seed + 4 + self.iteration)
+        filters = [h for h in self.regularizers if h.filters_samples] if (
+            reject and noise is None) else []
         if noise is None:
             noise = self._sample_noise(n, self.latent_dim, generator=gen, device=self.device)
         if self.conditions is not None and labels is None:
@@ -514,14 +519,34 @@ class Game:
         was = G.training
         G.eval()
         try:
-            if labels is None:
-                out = torch.cat([G(chunk) for chunk in noise.split(1024)])
+            out = self._generate_chunked(G, noise, labels)
+            pending = torch.arange(out.shape[0], device=self.device)
+            for _ in range(max_rounds if filters else 0):
+                x, y = out.index_select(0, pending), (
+                    labels.index_select(0, pending) if labels is not None else None)
+                keep = torch.ones(len(pending), dtype=torch.bool, device=self.device)
+                for hook in filters:
+                    keep &= hook.accept(x, y, self, gen)
+                pending = pending[~keep]
+                if not len(pending):
+                    break
+                z = self._sample_noise(len(pending), self.latent_dim, generator=gen,
+                                       device=self.device)
+                out[pending] = self._generate_chunked(G, z, y[~keep] if y is not None else None)
             else:
-                out = torch.cat([G(z, y) for z, y in zip(noise.split(1024), labels.split(1024))])
+                if filters:
+                    raise RuntimeError(f"sample: {len(pending)} of {out.shape[0]} samples still "
+                                       f"rejected after {max_rounds} rounds of "
+                                       f"{', '.join(h.name for h in filters)}")
         finally:
             G.train(was)
         out = out.float().contiguous()
         return self.data.to_data_scale(out) if data_scale else out
+
+    def _generate_chunked(self, G: nn.Module, z: torch.Tensor, labels) -> torch.Tensor:
+        if labels is None:
+            return torch.cat([G(chunk) for chunk in z.split(1024)])
+        return torch.cat([G(a, b) for a, b in zip(z.split(1024), labels.split(1024))])
 
     def zero_grad_counts(self) -> dict:
         """Parameter elements whose last gradient is exactly zero, per network (dead units)."""

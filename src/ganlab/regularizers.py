@@ -23,6 +23,9 @@ engine calls them:
 - ``after_d_step(game)`` / ``after_g_step(game)``: after the optimizer step (weight clipping,
   running averages, EMA).
 - ``sampling_model()``: a generator to sample and evaluate with instead of G (EMA).
+- ``accept(x, labels, game, generator) -> bool Tensor``: for hooks with ``filters_samples``,
+  which of a batch of samples to keep; :meth:`Game.sample` draws rejected rows again
+  (discriminator rejection sampling).
 - ``state_dict()`` / ``load_state_dict(state)``: whatever exact resume needs (buffers, averages).
 
 ``batch`` is a :class:`StepBatch`. Penalties come back with their weight applied and are logged
@@ -61,6 +64,7 @@ class Regularizer:
     name = "regularizer"
     g_adversarial_weight = 1.0
     rewrites_models = False
+    filters_samples = False
 
     def setup(self, game) -> None:
         pass
@@ -100,6 +104,9 @@ class Regularizer:
 
     def sampling_model(self):
         return None
+
+    def accept(self, x: Tensor, labels: Optional[Tensor], game, generator) -> Tensor:
+        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
 
     def state_dict(self) -> dict:
         return {}

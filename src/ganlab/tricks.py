@@ -25,6 +25,8 @@ Name in a config (``regularizers: [{name: ..., args: {...}}]``) and what it does
   (Yazıcı et al. 2019).
 - ``pack``: PacGAN (Lin et al. 2018): D judges ``m`` samples at once, concatenated along the
   feature/channel axis; D must be built for ``m`` times the input size.
+- ``discriminator-rejection``: samples and evaluation keep each sample with a probability from a
+  calibrated copy of D's density-ratio estimate (Azadi et al. 2019); training is untouched.
 - ``schedule``: one-sided training (the Tetris experiments): freeze G or D from an iteration
   on, or replace D with a freshly initialised one (optionally of another registered class) with
   its own learning rate.
@@ -501,6 +503,112 @@ class Pack(Regularizer):
             raise ValueError(f"pack: a batch of {n} does not divide into groups of {self.m}")
         grouped = x.reshape((n // self.m, self.m) + tuple(x.shape[1:]))
         return grouped.flatten(1, 2)
+
+
+@REGULARIZERS.register("discriminator-rejection")
+class DiscriminatorRejection(Regularizer):
+    """Discriminator rejection sampling (Azadi et al. 2019, Algorithm 1): samples are kept with
+    probability ``sigmoid(F(x))``, ``F(x) = D(x) - M - log(1 - exp(D(x) - M - eps)) - gamma``,
+    ``D(x)`` a logit and ``M`` the largest logit seen (a burn-in of ``burn_in`` samples, then
+    every scored one). With ``gamma = 0`` that is ``exp(D(x) - M)``: exact rejection sampling
+    from p_data when ``exp(D)`` is the density ratio p_data / p_G, as it is for an optimal
+    non-saturating D. Training is untouched; the game's samples and evaluation use it (the
+    sample grids, drawn from fixed noise, do not).
+
+    Before sampling from a new iteration, a copy of D is calibrated (the paper's sec. 3.2):
+    ``calibrate`` steps of logistic regression (Adam, ``lr``) on real examples against samples of
+    the sampling generator, so the logits estimate the density ratio whatever the training loss
+    (hinge and Wasserstein critics are not ratios). ``gamma_quantile`` (the paper uses 0.95 of the
+    burn-in's F) sets gamma from the burn-in instead of ``gamma``, trading diversity for
+    quality. Its own RNG (from the game's seed) keeps training and sampling reproducible."""
+
+    name = "discriminator_rejection"
+    filters_samples = True
+
+    def __init__(self, calibrate: int = 2000, lr: float = 1.0e-4, burn_in: int = 10000,
+                 gamma: float = 0.0, gamma_quantile: Optional[float] = None, eps: float = 1.0e-6):
+        if calibrate < 0 or burn_in < 1:
+            raise ValueError(f"calibrate must be >= 0 and burn_in >= 1, got {calibrate}, "
+                             f"{burn_in}")
+        if gamma_quantile is not None and not 0 < gamma_quantile < 1:
+            raise ValueError(f"gamma_quantile must be in (0, 1), got {gamma_quantile}")
+        if gamma_quantile is not None and gamma:
+            raise ValueError("give gamma or gamma_quantile, not both")
+        self.calibrate, self.lr, self.burn_in = int(calibrate), float(lr), int(burn_in)
+        self.gamma, self.gamma_quantile, self.eps = float(gamma), gamma_quantile, float(eps)
+        self._at = None  # the iteration the calibrated critic belongs to
+
+    def setup(self, game) -> None:
+        if any(isinstance(h, Pack) for h in game.regularizers):
+            raise ValueError("scores one sample at a time, but with `pack` D judges m at once")
+        self.game = game
+
+    def _scores(self, D, x: Tensor, cond) -> Tensor:
+        out = D(x) if cond is None else D(x, cond)
+        return (out[0] if isinstance(out, tuple) else out).reshape(-1).float()
+
+    def _draw(self, n: int, gen: torch.Generator):
+        """A real batch and fakes of the sampling generator under the same labels/conditions."""
+        game = self.game
+        idx = torch.randint(len(game.examples), (n,), generator=gen, device=game.device)
+        cond = game.conditions if game.conditions is not None else (
+            game.labels if game.num_classes else None)
+        cond = cond.index_select(0, idx) if cond is not None else None
+        z = game._sample_noise(n, game.latent_dim, generator=gen, device=game.device)
+        G = game.sampling_generator
+        with torch.no_grad():
+            fake = G(z) if cond is None else G(z, cond)
+        return game.examples.index_select(0, idx), fake, cond
+
+    def _prepare(self) -> None:
+        game = self.game
+        gen = torch.Generator(device=game.device).manual_seed(game.seed + 303 + game.iteration)
+        G = game.sampling_generator
+        was = G.training
+        G.eval()
+        # D's own randomness (dropout) must not move training's global RNG
+        with torch.random.fork_rng(devices=[game.device] if game.device.type == "cuda" else []):
+            try:
+                self.D = self._calibrated_critic(gen)
+                with torch.no_grad():
+                    logits = torch.cat([self._scores(self.D, fake, cond) for _, fake, cond in (
+                        self._draw(min(4096, self.burn_in - i), gen)
+                        for i in range(0, self.burn_in, 4096))])
+            finally:
+                G.train(was)
+        self.max_logit = logits.max()
+        self._gamma = (self.gamma if self.gamma_quantile is None
+                       else float(torch.quantile(self._f(logits), self.gamma_quantile)))
+        self.acceptance = float(torch.sigmoid(self._f(logits) - self._gamma).mean())
+        self._at = game.iteration
+
+    @torch.enable_grad()
+    def _calibrated_critic(self, gen: torch.Generator) -> nn.Module:
+        """A copy of D fitted by logistic regression on real against generated examples."""
+        D = copy.deepcopy(self.game.D).train()
+        opt = torch.optim.Adam(D.parameters(), lr=self.lr, betas=(0.5, 0.999))
+        softplus = nn.functional.softplus
+        for _ in range(self.calibrate):
+            real, fake, cond = self._draw(self.game.batch_size, gen)
+            loss = (softplus(-self._scores(D, real, cond)).mean()
+                    + softplus(self._scores(D, fake, cond)).mean())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return D.eval()
+
+    def _f(self, logits: Tensor) -> Tensor:
+        d = (logits - self.max_logit).clamp(max=0.0)
+        return d - torch.log1p(-torch.exp(d - self.eps))
+
+    @torch.no_grad()
+    def accept(self, x: Tensor, labels, game, generator: torch.Generator) -> Tensor:
+        if self._at != game.iteration:
+            self._prepare()
+        logits = self._scores(self.D, x, labels)
+        self.max_logit = torch.maximum(self.max_logit, logits.max())
+        p = torch.sigmoid(self._f(logits) - self._gamma)
+        return torch.rand(p.shape, generator=generator, device=p.device) < p
 
 
 @REGULARIZERS.register("acgan")
