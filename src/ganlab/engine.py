@@ -520,28 +520,31 @@ class Game:
         G.eval()
         try:
             out = self._generate_chunked(G, noise, labels)
-            pending = torch.arange(out.shape[0], device=self.device)
-            for _ in range(max_rounds if filters else 0):
-                x, y = out.index_select(0, pending), (
-                    labels.index_select(0, pending) if labels is not None else None)
-                keep = torch.ones(len(pending), dtype=torch.bool, device=self.device)
-                for hook in filters:
-                    keep &= hook.accept(x, y, self, gen)
-                pending = pending[~keep]
-                if not len(pending):
-                    break
-                z = self._sample_noise(len(pending), self.latent_dim, generator=gen,
-                                       device=self.device)
-                out[pending] = self._generate_chunked(G, z, y[~keep] if y is not None else None)
-            else:
-                if filters:
-                    raise RuntimeError(f"sample: {len(pending)} of {out.shape[0]} samples still "
-                                       f"rejected after {max_rounds} rounds of "
-                                       f"{', '.join(h.name for h in filters)}")
+            if filters:
+                out = self._redraw_rejected(G, out, labels, filters, gen, max_rounds)
         finally:
             G.train(was)
         out = out.float().contiguous()
         return self.data.to_data_scale(out) if data_scale else out
+
+    def _redraw_rejected(self, G: nn.Module, out: torch.Tensor, labels, filters: list,
+                         gen: torch.Generator, max_rounds: int) -> torch.Tensor:
+        """Rejection sampling: rows any filter rejects are drawn again (same label) until every
+        row is accepted."""
+        pending = torch.arange(out.shape[0], device=self.device)
+        for _ in range(max_rounds):
+            y = labels.index_select(0, pending) if labels is not None else None
+            keep = torch.ones(len(pending), dtype=torch.bool, device=self.device)
+            for hook in filters:
+                keep &= hook.accept(out.index_select(0, pending), y, self, gen)
+            pending = pending[~keep]
+            if not len(pending):
+                return out
+            z = self._sample_noise(len(pending), self.latent_dim, generator=gen,
+                                   device=self.device)
+            out[pending] = self._generate_chunked(G, z, y[~keep] if y is not None else None)
+        raise RuntimeError(f"sample: {len(pending)} of {out.shape[0]} samples still rejected "
+                           f"after {max_rounds} rounds of {', '.join(h.name for h in filters)}")
 
     def _generate_chunked(self, G: nn.Module, z: torch.Tensor, labels) -> torch.Tensor:
         if labels is None:
