@@ -45,9 +45,12 @@ VARIANTS = {
     # uniform coverage on both mixtures; longer training at a lower lr raises sample quality
     "best": ["regularizers=[{name: r1, args: {weight: 1.0}}]", "optim.g.lr=5.0e-4",
              "optim.d.lr=5.0e-4", "train.iterations=24000"],
-    # discriminator rejection sampling on top of R1: training is R1's, samples are filtered
+    # discriminator rejection sampling: training is R1's / best's, samples are filtered
     "r1+drs": ["regularizers=[{name: r1, args: {weight: 1.0}}, "
                "{name: discriminator-rejection, args: {calibrate: 5000}}]"],
+    "best+drs": ["regularizers=[{name: r1, args: {weight: 1.0}}, "
+                 "{name: discriminator-rejection, args: {calibrate: 10000}}]",
+                 "optim.g.lr=5.0e-4", "optim.d.lr=5.0e-4", "train.iterations=24000"],
 }
 
 
