@@ -586,6 +586,8 @@ class DiscriminatorRejection(Regularizer):
     def _calibrated_critic(self, gen: torch.Generator) -> nn.Module:
         """A copy of D fitted by logistic regression on real against generated examples."""
         D = copy.deepcopy(self.game.D).train()
+        for p in D.parameters():  # the copy trains whatever step the game's D is frozen for
+            p.requires_grad_(True)
         opt = torch.optim.Adam(D.parameters(), lr=self.lr, betas=(0.5, 0.999))
         softplus = nn.functional.softplus
         for _ in range(self.calibrate):
