@@ -11,8 +11,9 @@ from ganlab.losses import LOSSES
 from ganlab.registry import ConfigError
 from ganlab.regularizers import StepBatch
 from ganlab.run import resume, start, train
-from ganlab.tricks import (EMA, R1, R2, DiscriminatorRejection, FlipLabels, HistoricalAveraging, InstanceNoise,
-                           LabelSmoothing, NoisyLabels, Pack, ReplayBuffer, apply_spectral_norm)
+from ganlab.tricks import (EMA, R1, R2, DiscriminatorRejection, FlipLabels, HistoricalAveraging,
+                           InstanceNoise, LabelSmoothing, NoisyLabels, Pack, ReplayBuffer,
+                           apply_spectral_norm)
 
 from helpers import tiny_config
 

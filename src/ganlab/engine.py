@@ -533,10 +533,11 @@ class Game:
         row is accepted."""
         pending = torch.arange(out.shape[0], device=self.device)
         for _ in range(max_rounds):
+            x = out.index_select(0, pending)
             y = labels.index_select(0, pending) if labels is not None else None
             keep = torch.ones(len(pending), dtype=torch.bool, device=self.device)
             for hook in filters:
-                keep &= hook.accept(out.index_select(0, pending), y, self, gen)
+                keep &= hook.accept(x, y, self, gen)
             pending = pending[~keep]
             if not len(pending):
                 return out

@@ -555,9 +555,8 @@ class DiscriminatorRejection(Regularizer):
             game.labels if game.num_classes else None)
         cond = cond.index_select(0, idx) if cond is not None else None
         z = game._sample_noise(n, game.latent_dim, generator=gen, device=game.device)
-        G = game.sampling_generator
         with torch.no_grad():
-            fake = G(z) if cond is None else G(z, cond)
+            fake = game._generate_chunked(game.sampling_generator, z, cond)
         return game.examples.index_select(0, idx), fake, cond
 
     def _prepare(self) -> None:

@@ -44,11 +44,12 @@ class VirtualBatchNorm(nn.Module):
     the other examples of its batch.
 
     The input holds the reference batch's activations in its first ``n_ref`` rows (``n_ref`` set
-    by :func:`attach_reference`, whose hooks prepend them) and the examples after them. The reference rows are
-    normalised with the reference statistics (as batch norm would); example ``x`` with mean
-    ``(n_ref * E_ref[x] + E[x]) / (n_ref + 1)`` and the matching second moment, expectations per
-    channel over rows and spatial positions. Gradients flow through the reference statistics, as
-    in the paper: the reference is re-evaluated with the current weights at every call.
+    by :func:`attach_reference`, whose hooks prepend them) and the examples after them. The
+    reference rows are normalised with the reference statistics (as batch norm would); example
+    ``x`` with mean ``(n_ref * E_ref[x] + E[x]) / (n_ref + 1)`` and the matching second moment,
+    expectations per channel over rows and spatial positions. Gradients flow through the reference
+    statistics, as in the paper: the reference is re-evaluated with the current weights at every
+    call.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, affine: bool = True):
