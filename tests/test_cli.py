@@ -28,6 +28,14 @@ def test_train_sample_resume(tmp_path):
     assert r.returncode == 0, r.stderr
     z = np.load(tmp_path / "s.npz")
     assert z["samples"].shape == (37, 2) and int(z["iteration"]) == 10
+    r = ganlab("sample", str(run), "--n", "37", "--out", str(tmp_path / "f.npz"), "--filter",
+               "discriminator-rejection", "--filter-arg", "calibrate=5", "--filter-arg",
+               "gamma_quantile=0.5")
+    assert r.returncode == 0, r.stderr
+    f = np.load(tmp_path / "f.npz")["samples"]
+    assert f.shape == (37, 2) and not np.array_equal(f, z["samples"])
+    r = ganlab("sample", str(run), "--out", str(tmp_path / "g.npz"), "--filter", "r1")
+    assert r.returncode == 2 and "'r1' is a training trick, not a sampling filter" in r.stderr
     r = ganlab("resume", str(run), "--set", "train.iterations=20")
     assert r.returncode == 0, r.stderr
     assert "trained 20 iterations" in r.stdout

@@ -10,7 +10,7 @@ from ganlab import Game
 from ganlab.losses import LOSSES
 from ganlab.registry import ConfigError
 from ganlab.regularizers import StepBatch
-from ganlab.run import resume, start, train
+from ganlab.run import open_run, read_run_config, resume, start, train
 from ganlab.tricks import (EMA, R1, R2, DiscriminatorRejection, FlipLabels, HistoricalAveraging,
                            InstanceNoise, LabelSmoothing, NoisyLabels, Pack, ReplayBuffer,
                            apply_spectral_norm)
@@ -423,3 +423,24 @@ def test_discriminator_rejection_leaves_training_alone_and_checks_its_use():
     with pytest.raises(ConfigError, match=r"gamma or gamma_quantile, not both"):
         Game.from_config(tiny_config("regularizers=[{name: discriminator-rejection, "
                                      "args: {gamma: 1, gamma_quantile: 0.9}}]"))
+
+
+def test_discriminator_rejection_added_to_a_run_trained_without_it(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config("train.iterations=10"), run)
+    game = open_run(run, filters=[("discriminator-rejection",
+                                   {"calibrate": 5, "burn_in": 64, "gamma_quantile": 0.5})])
+    drs = game.regularizers[-1]
+    plain, kept = game.sample(400, reject=False), game.sample(400)
+    assert 0.2 < drs.acceptance < 0.8 and not torch.equal(plain, kept)
+    assert read_run_config(run).regularizers == []  # the run itself is unchanged
+    # training on with the filter writes checkpoints the run's own config still resumes
+    game.play(5)
+    assert resume(run, ["train.iterations=20"]).iteration == 20
+    with pytest.raises(ConfigError, match=r"'r1' is a training trick.*valid filters: "
+                                          r"discriminator-rejection"):
+        game.add_filter("r1")
+    with pytest.raises(ConfigError, match=r"'nope' is unknown; valid filters"):
+        game.add_filter("nope")
+    with pytest.raises(ConfigError, match=r"filter.args: unknown key 'calibrat'"):
+        game.add_filter("discriminator-rejection", calibrat=5)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from .checkpoint import CheckpointError
 from .config import load_config, preset_names, preset_path, read_yaml
@@ -53,11 +54,24 @@ def cmd_resume(args) -> None:
     _summary(game)
 
 
+def _filters(args) -> list[tuple[str, dict]]:
+    """``--filter NAME`` with its ``--filter-arg KEY=VALUE``s (values read as YAML)."""
+    fargs = {}
+    for item in args.filter_arg:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--filter-arg: expected KEY=VALUE, got {item!r}")
+        fargs[key] = yaml.safe_load(value)
+    if fargs and not args.filter:
+        raise ConfigError("--filter-arg: needs --filter NAME")
+    return [(args.filter, fargs)] if args.filter else []
+
+
 def cmd_sample(args) -> None:
     from .run import open_run
     if args.n < 1:
         raise ConfigError(f"--n: must be at least 1, got {args.n}")
-    game = open_run(args.run_dir)
+    game = open_run(args.run_dir, filters=_filters(args))
     if game.iteration == 0:
         raise CheckpointError(f"{args.run_dir}: has no checkpoint to sample from")
     x = game.sample(args.n, data_scale=True).cpu().numpy().astype(np.float32)
@@ -124,7 +138,8 @@ def cmd_compare(args) -> None:
 def cmd_evaluate(args) -> None:
     from .evaluation import evaluate_run
     from .tracking import print_metrics
-    print_metrics(evaluate_run(args.run_dir, n=args.n, inception=args.inception), args.json)
+    print_metrics(evaluate_run(args.run_dir, n=args.n, inception=args.inception,
+                               filters=_filters(args)), args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     def add_set(sp):
         sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.iterations=500")
+
+    def add_filter(sp):
+        sp.add_argument("--filter", metavar="NAME",
+                        help="sample through this filter, e.g. discriminator-rejection; the run "
+                             "itself is unchanged")
+        sp.add_argument("--filter-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="an argument of the filter, e.g. calibrate=5000")
 
     sp = sub.add_parser("train", help="train from a YAML config or a preset name")
     sp.add_argument("config", help="YAML file or preset name (see `ganlab presets`)")
@@ -150,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run_dir")
     sp.add_argument("--n", type=int, default=64)
     sp.add_argument("--out", required=True)
+    add_filter(sp)
     sp.set_defaults(func=cmd_sample)
 
     sp = sub.add_parser("evaluate", help="every metric that applies to a run, table + JSON")
@@ -159,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--inception", metavar="FILE",
                     help="TorchScript Inception-v3 (inception-2015-12-05.pt of the StyleGAN2-ADA "
                          "metrics): adds the standard Inception IS, FID and KID")
+    add_filter(sp)
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("presets", help="list the built-in presets")

@@ -38,7 +38,8 @@ from .init import apply_init
 from .losses import LossPair, get_loss
 from .models import MODELS
 from .noise import LATENTS
-from .regularizers import Regularizer, StepBatch, build_regularizers
+from .regularizers import (REGULARIZERS, Regularizer, StepBatch, build_regularizer,
+                           build_regularizers)
 from .registry import ConfigError
 from .tracking import Tracker
 
@@ -527,6 +528,27 @@ class Game:
         out = out.float().contiguous()
         return self.data.to_data_scale(out) if data_scale else out
 
+    def add_filter(self, name: str, **args) -> Regularizer:
+        """Add a sampling filter (a trick with ``filters_samples``, e.g.
+        ``add_filter("discriminator-rejection", calibrate=5000)``) to this game, typically one
+        restored from a run trained without it; ``sample`` and evaluation then use it. Training
+        and checkpoints are unchanged. Returns the filter."""
+        filters = [n for n in REGULARIZERS.names()
+                   if getattr(REGULARIZERS.get(n), "filters_samples", False)]
+        if name not in filters:
+            what = "a training trick, not a sampling filter" if name in REGULARIZERS else "unknown"
+            raise ConfigError(f"filter: {name!r} is {what}; valid filters: {', '.join(filters)}")
+        hook = build_regularizer(name, args, "filter")
+        try:
+            hook.setup(self)
+        except ValueError as exc:
+            raise ConfigError(f"filter ({name}): {exc}") from None
+        self.regularizers.append(hook)
+        return hook
+
+    def _training_hooks(self) -> list[Regularizer]:
+        return [h for h in self.regularizers if not h.filters_samples]
+
     def _redraw_rejected(self, G: nn.Module, out: torch.Tensor, labels, filters: list,
                          gen: torch.Generator, max_rounds: int) -> torch.Tensor:
         """Rejection sampling: rows any filter rejects are drawn again (same label) until every
@@ -632,7 +654,9 @@ class Game:
             "rng": {**ckpt.capture_rng(), "noise": self.noise_gen.get_state(),
                     "sampler": self.sampler.state_dict()},
             "fixed_noise": self.fixed_noise.cpu(),
-            "hooks": [hook.state_dict() for hook in self.regularizers],
+            # sampling filters keep no state: a filter added to a restored run (add_filter)
+            # leaves the checkpoint loadable by the run's own config
+            "hooks": [hook.state_dict() for hook in self._training_hooks()],
             "best_value": self.best_value,
             "eval_history": self.eval_history,
             "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history.items()},
@@ -641,10 +665,13 @@ class Game:
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
         # hooks first: a schedule that swapped D must rebuild it before D's weights load
         hook_states = state.get("hooks", [])
-        if len(hook_states) != len(self.regularizers):
+        hooks = self._training_hooks()
+        if len(hook_states) == len(self.regularizers):  # written when filters were saved too
+            hooks = self.regularizers
+        if len(hook_states) != len(hooks):
             raise ckpt.CheckpointError(f"{source}: was written with {len(hook_states)} "
-                                       f"regularizers/tricks, this game has {len(self.regularizers)}")
-        for hook, hs in zip(self.regularizers, hook_states):
+                                       f"regularizers/tricks, this game trains with {len(hooks)}")
+        for hook, hs in zip(hooks, hook_states):
             hook.load_state_dict(hs)
         try:
             self.G.load_state_dict(state["G"])

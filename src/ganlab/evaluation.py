@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
@@ -26,13 +26,14 @@ def _subset(x: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
     return x[torch.randperm(len(x), generator=g)[:n]]
 
 
-def evaluate_run(run_dir: str | Path, n: int = 10_000, inception: Optional[str] = None) -> dict:
+def evaluate_run(run_dir: str | Path, n: int = 10_000, inception: Optional[str] = None,
+                 filters: Sequence[tuple[str, dict]] = ()) -> dict:
     from .run import open_run
     net = None
     if inception is not None:  # a bad file fails before any sampling
         from .metrics.inception import inception_metrics, load_inception
         net = load_inception(inception)
-    game = open_run(run_dir)
+    game = open_run(run_dir, filters=filters)
     if game.iteration == 0:
         raise ConfigError(f"{run_dir}: has no checkpoint to evaluate")
     out = {"iteration": game.iteration}

@@ -160,13 +160,14 @@ def build_regularizers(loss_pair, loss_args: dict, extra: list) -> list[Regulari
     regs = []
     for name, defaults in loss_pair.regularizers.items():
         args = {**defaults, **loss_args.get(name, {})}
-        regs.append(_build(name, args, f"loss.args.{name}"))
+        regs.append(build_regularizer(name, args, f"loss.args.{name}"))
     for i, comp in enumerate(extra):
-        regs.append(_build(comp.name, comp.args, f"regularizers[{i}]"))
+        regs.append(build_regularizer(comp.name, comp.args, f"regularizers[{i}]"))
     return regs
 
 
-def _build(name: str, args: dict, where: str) -> Regularizer:
+def build_regularizer(name: str, args: dict, where: str) -> Regularizer:
+    """One regularizer or trick by name; bad names and arguments are ConfigErrors at ``where``."""
     try:
         reg = REGULARIZERS.build(name, args, where=where)
     except ValueError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import yaml
 
@@ -51,8 +51,10 @@ def start(cfg: RunConfig, run_dir: Optional[str | Path] = None) -> Game:
     return Game.from_config(cfg, run_dir)
 
 
-def open_run(run_dir: str | Path, overrides: list[str] | None = None) -> Game:
-    """A game restored from a run directory's latest checkpoint."""
+def open_run(run_dir: str | Path, overrides: list[str] | None = None,
+             filters: Sequence[tuple[str, dict]] = ()) -> Game:
+    """A game restored from a run directory's latest checkpoint, with the sampling ``filters``
+    (``(name, args)``, see :meth:`Game.add_filter`) added; they do not change the run."""
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if overrides:
@@ -65,6 +67,8 @@ def open_run(run_dir: str | Path, overrides: list[str] | None = None) -> Game:
     if latest.exists():
         game.load(latest)
         game.last_checkpoint = latest
+    for name, args in filters:
+        game.add_filter(name, **args)
     return game
 
 
