@@ -12,6 +12,7 @@ from ganlab.registry import ConfigError
 from ganlab.regularizers import StepBatch
 from ganlab.run import open_run, read_run_config, resume, start, train
 from ganlab.tricks import (EMA, R1, R2, DiscriminatorRejection, FlipLabels, HistoricalAveraging,
+                           JacobianTruncation,
                            InstanceNoise, LabelSmoothing, NoisyLabels, Pack, ReplayBuffer,
                            apply_spectral_norm)
 
@@ -444,3 +445,50 @@ def test_discriminator_rejection_added_to_a_run_trained_without_it(tmp_path):
         game.add_filter("nope")
     with pytest.raises(ConfigError, match=r"filter.args: unknown key 'calibrat'"):
         game.add_filter("discriminator-rejection", calibrat=5)
+
+
+class _TwoModes(nn.Module):
+    """G(z, y) = tanh(5 z) + 10 y: two modes (+-1 around 10 y) joined through z = 0, where the
+    Jacobian 5 / cosh(5 z)^2 is largest."""
+
+    def __init__(self):
+        super().__init__()
+        self.num_classes = 3
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, z, y):
+        return torch.tanh(5 * z) + 10 * y.float().unsqueeze(1) + 0 * self.dummy
+
+
+def test_jacobian_truncation_drops_the_samples_between_modes_and_keeps_labels():
+    from ganlab.data import Dataset
+    y = torch.arange(3).repeat_interleave(100)
+    data = Dataset(examples=10 * y[:, None].float(), labels=y, kind="points")
+    jt = JacobianTruncation(keep=0.9)
+    game = Game(_TwoModes(), _Shift(critic=True), data, latent_dim=1, regularizers=[jt])
+    labels = torch.tensor([0, 1, 2]).repeat(1500)
+    x, plain = game.sample(len(labels), labels=labels), game.sample(len(labels), labels=labels,
+                                                                      reject=False)
+    off = (x - 10 * labels[:, None]).abs()
+    # the 10% of N(0, 1) nearest z = 0 is |z| < 0.126: tanh(5 * 0.11) = 0.50
+    assert off.min() > 0.5 and (off > 1.01).sum() == 0
+    assert ((plain - 10 * labels[:, None]).abs() < 0.5).float().mean() > 0.05
+    assert abs(jt.acceptance - 0.9) < 0.01 and 5 * 0.11 < (jt.threshold ** 0.5) < 5
+
+
+def test_jacobian_truncation_norms_are_the_jacobians_frobenius_norms():
+    game = Game.from_config(tiny_config("latent.dim=3", "regularizers=[{name: jacobian-truncation}]"))
+    game.play(2)  # batch-norm statistics away from their initial values
+    jt = game.regularizers[-1]
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    game.G.eval()
+    want = torch.stack([torch.autograd.functional.jacobian(game.G, zi[None]).pow(2).sum()
+                        for zi in z])
+    game.G.train()
+    assert torch.allclose(jt.norms(z), want, rtol=1e-4)
+    assert game.G.training  # left as it was
+    jt.probes = 4000  # Hutchinson's estimate converges to the same
+    est = jt.norms(z, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(est, want, rtol=0.1)
+    with pytest.raises(ConfigError, match=r"keep must be in \(0, 1\]"):
+        Game.from_config(tiny_config("regularizers=[{name: jacobian-truncation, args: {keep: 0}}]"))

@@ -522,7 +522,7 @@ class Game:
         try:
             out = self._generate_chunked(G, noise, labels)
             if filters:
-                out = self._redraw_rejected(G, out, labels, filters, gen, max_rounds)
+                out = self._redraw_rejected(G, noise, out, labels, filters, gen, max_rounds)
         finally:
             G.train(was)
         out = out.float().contiguous()
@@ -549,23 +549,25 @@ class Game:
     def _training_hooks(self) -> list[Regularizer]:
         return [h for h in self.regularizers if not h.filters_samples]
 
-    def _redraw_rejected(self, G: nn.Module, out: torch.Tensor, labels, filters: list,
-                         gen: torch.Generator, max_rounds: int) -> torch.Tensor:
+    def _redraw_rejected(self, G: nn.Module, noise: torch.Tensor, out: torch.Tensor, labels,
+                         filters: list, gen: torch.Generator, max_rounds: int) -> torch.Tensor:
         """Rejection sampling: rows any filter rejects are drawn again (same label) until every
         row is accepted."""
         pending = torch.arange(out.shape[0], device=self.device)
+        noise = noise.clone()
         for _ in range(max_rounds):
-            x = out.index_select(0, pending)
+            z, x = noise.index_select(0, pending), out.index_select(0, pending)
             y = labels.index_select(0, pending) if labels is not None else None
             keep = torch.ones(len(pending), dtype=torch.bool, device=self.device)
             for hook in filters:
-                keep &= hook.accept(x, y, self, gen)
+                keep &= hook.accept(z, x, y, self, gen)
             pending = pending[~keep]
             if not len(pending):
                 return out
-            z = self._sample_noise(len(pending), self.latent_dim, generator=gen,
-                                   device=self.device)
-            out[pending] = self._generate_chunked(G, z, y[~keep] if y is not None else None)
+            noise[pending] = self._sample_noise(len(pending), self.latent_dim, generator=gen,
+                                                device=self.device)
+            out[pending] = self._generate_chunked(G, noise[pending],
+                                                  y[~keep] if y is not None else None)
         raise RuntimeError(f"sample: {len(pending)} of {out.shape[0]} samples still rejected "
                            f"after {max_rounds} rounds of {', '.join(h.name for h in filters)}")
 

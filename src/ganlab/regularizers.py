@@ -23,9 +23,10 @@ engine calls them:
 - ``after_d_step(game)`` / ``after_g_step(game)``: after the optimizer step (weight clipping,
   running averages, EMA).
 - ``sampling_model()``: a generator to sample and evaluate with instead of G (EMA).
-- ``accept(x, labels, game, generator) -> bool Tensor``: for hooks with ``filters_samples``,
-  which of a batch of samples to keep; :meth:`Game.sample` draws rejected rows again
-  (discriminator rejection sampling).
+- ``accept(z, x, labels, game, generator) -> bool Tensor``: for hooks with
+  ``filters_samples``, which of a batch of samples ``x = G(z, labels)`` to keep;
+  :meth:`Game.sample` draws rejected rows again (discriminator rejection sampling, Jacobian
+  truncation).
 - ``state_dict()`` / ``load_state_dict(state)``: whatever exact resume needs (buffers, averages).
 
 ``batch`` is a :class:`StepBatch`. Penalties come back with their weight applied and are logged
@@ -105,7 +106,7 @@ class Regularizer:
     def sampling_model(self):
         return None
 
-    def accept(self, x: Tensor, labels: Optional[Tensor], game, generator) -> Tensor:
+    def accept(self, z: Tensor, x: Tensor, labels: Optional[Tensor], game, generator) -> Tensor:
         return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
 
     def state_dict(self) -> dict:

@@ -603,13 +603,99 @@ class DiscriminatorRejection(Regularizer):
         return d - torch.log1p(-torch.exp(d - self.eps))
 
     @torch.no_grad()
-    def accept(self, x: Tensor, labels, game, generator: torch.Generator) -> Tensor:
+    def accept(self, z: Tensor, x: Tensor, labels, game, generator: torch.Generator) -> Tensor:
         if self._at != game.iteration:
             self._prepare()
         logits = self._scores(self.D, x, labels)
         self.max_logit = torch.maximum(self.max_logit, logits.max())
         p = torch.sigmoid(self._f(logits) - self._gamma)
         return torch.rand(p.shape, generator=generator, device=p.device) < p
+
+
+@REGULARIZERS.register("jacobian-truncation")
+class JacobianTruncation(Regularizer):
+    """Jacobian-based truncation sampling (Tanielian et al. 2020, "Learning disconnected
+    manifolds: a no GAN's land", sec. 4). A generator that maps a connected latent space onto
+    separate modes must stretch thin slabs of latents across the gaps between them, and those
+    latents are where ``||J_G(z)||_F`` is largest. A sample is kept when its Jacobian norm is at
+    most the ``keep`` quantile of the norms of ``burn_in`` draws of the sampling generator, so
+    about a fraction ``keep`` of draws pass, and the ones between modes are dropped first.
+    Training is untouched; the game's samples and evaluation use it (the sample grids, drawn
+    from fixed noise, do not).
+
+    The norm is exact (one forward-mode product per latent dimension) when ``probes`` is None;
+    otherwise it is the unbiased estimate ``mean_k ||J v_k||^2`` over ``probes`` Gaussian
+    directions (Hutchinson), cheaper for a latent of many dimensions. It needs a generator
+    differentiable in z; its cost per sample is that many forward passes."""
+
+    name = "jacobian_truncation"
+    filters_samples = True
+
+    def __init__(self, keep: float = 0.9, burn_in: int = 10000, probes: Optional[int] = None):
+        if not 0 < keep <= 1:
+            raise ValueError(f"keep must be in (0, 1], got {keep}")
+        if burn_in < 1 or (probes is not None and probes < 1):
+            raise ValueError(f"burn_in and probes must be >= 1, got {burn_in}, {probes}")
+        self.keep, self.burn_in, self.probes = float(keep), int(burn_in), probes
+        self._at = None  # the iteration the threshold belongs to
+
+    def setup(self, game) -> None:
+        self.game = game
+
+    @torch.no_grad()
+    def norms(self, z: Tensor, labels: Optional[Tensor] = None,
+              generator: Optional[torch.Generator] = None) -> Tensor:
+        """``||J_G(z)||_F^2`` of the sampling generator (in eval mode) for each row of ``z``;
+        ``labels`` are G's second input in conditional games."""
+        G = self.game.sampling_generator
+        was = G.training
+        G.eval()
+        try:
+            return torch.cat([self._norms(G, z[i:i + 1024],
+                                          labels[i:i + 1024] if labels is not None else None,
+                                          generator) for i in range(0, len(z), 1024)])
+        finally:
+            G.train(was)
+
+    def _norms(self, G: nn.Module, z: Tensor, y: Optional[Tensor], generator) -> Tensor:
+        def f(u):
+            return G(u) if y is None else G(u, y)
+
+        flat = z.reshape(len(z), -1)
+        if self.probes is None:  # the columns of J, one basis direction at a time
+            dirs = (torch.zeros_like(flat).index_fill_(1, torch.tensor([i], device=z.device), 1)
+                    for i in range(flat.shape[1]))
+        else:
+            dirs = (torch.randn(flat.shape, generator=generator, device=z.device, dtype=z.dtype)
+                    for _ in range(self.probes))
+        sq = torch.zeros(len(z), device=z.device)
+        for v in dirs:
+            try:
+                _, jv = torch.func.jvp(f, (z,), (v.reshape(z.shape),))
+            except RuntimeError as exc:
+                raise RuntimeError(f"jacobian-truncation: the generator is not differentiable "
+                                   f"in z: {str(exc).splitlines()[0]}") from None
+            sq += jv.reshape(len(z), -1).float().pow(2).sum(1)
+        return sq if self.probes is None else sq / self.probes
+
+    def _prepare(self) -> None:
+        game = self.game
+        gen = torch.Generator(device=game.device).manual_seed(game.seed + 505 + game.iteration)
+        z = game._sample_noise(self.burn_in, game.latent_dim, generator=gen, device=game.device)
+        cond = game.conditions if game.conditions is not None else (
+            game.labels if game.num_classes else None)
+        if cond is not None:  # conditions as the data holds them
+            idx = torch.randint(len(cond), (self.burn_in,), generator=gen, device=game.device)
+            cond = cond.index_select(0, idx)
+        sq = self.norms(z, cond, gen)
+        self.threshold = float(torch.quantile(sq.double(), self.keep))
+        self.acceptance = float((sq <= self.threshold).float().mean())
+        self._at = game.iteration
+
+    def accept(self, z: Tensor, x: Tensor, labels, game, generator: torch.Generator) -> Tensor:
+        if self._at != game.iteration:
+            self._prepare()
+        return self.norms(z, labels, generator) <= self.threshold
 
 
 @REGULARIZERS.register("acgan")
