@@ -25,8 +25,7 @@ FILTERS = ["discriminator-rejection calibrate=10000", "jacobian-truncation keep=
 
 def bands(x: torch.Tensor, modes: torch.Tensor, std: float) -> dict:
     r = torch.cdist(x.double(), modes.double()).min(dim=1).values / std
-    return {"<3": float((r <= 3).double().mean()),
-            "3-10": float(((r > 3) & (r <= 10)).double().mean()),
+    return {"3-10": float(((r > 3) & (r <= 10)).double().mean()),
             ">10": float((r > 10).double().mean())}
 
 

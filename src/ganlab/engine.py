@@ -552,9 +552,8 @@ class Game:
     def _redraw_rejected(self, G: nn.Module, noise: torch.Tensor, out: torch.Tensor, labels,
                          filters: list, gen: torch.Generator, max_rounds: int) -> torch.Tensor:
         """Rejection sampling: rows any filter rejects are drawn again (same label) until every
-        row is accepted."""
+        row is accepted. ``noise`` (drawn by ``sample`` itself) is updated in place."""
         pending = torch.arange(out.shape[0], device=self.device)
-        noise = noise.clone()
         for _ in range(max_rounds):
             z, x = noise.index_select(0, pending), out.index_select(0, pending)
             y = labels.index_select(0, pending) if labels is not None else None

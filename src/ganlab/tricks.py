@@ -505,6 +505,15 @@ class Pack(Regularizer):
         return grouped.flatten(1, 2)
 
 
+def _data_conditions(game, n: int, gen: torch.Generator):
+    """``n`` random example indices and the labels or paired conditions the data holds for them
+    (None in an unconditional game): what G is conditioned on when sampling filters calibrate."""
+    idx = torch.randint(len(game.examples), (n,), generator=gen, device=game.device)
+    cond = game.conditions if game.conditions is not None else (
+        game.labels if game.num_classes else None)
+    return idx, (cond.index_select(0, idx) if cond is not None else None)
+
+
 @REGULARIZERS.register("discriminator-rejection")
 class DiscriminatorRejection(Regularizer):
     """Discriminator rejection sampling (Azadi et al. 2019, Algorithm 1): samples are kept with
@@ -550,10 +559,7 @@ class DiscriminatorRejection(Regularizer):
     def _draw(self, n: int, gen: torch.Generator):
         """A real batch and fakes of the sampling generator under the same labels/conditions."""
         game = self.game
-        idx = torch.randint(len(game.examples), (n,), generator=gen, device=game.device)
-        cond = game.conditions if game.conditions is not None else (
-            game.labels if game.num_classes else None)
-        cond = cond.index_select(0, idx) if cond is not None else None
+        idx, cond = _data_conditions(game, n, gen)
         z = game._sample_noise(n, game.latent_dim, generator=gen, device=game.device)
         with torch.no_grad():
             fake = game._generate_chunked(game.sampling_generator, z, cond)
@@ -663,8 +669,8 @@ class JacobianTruncation(Regularizer):
 
         flat = z.reshape(len(z), -1)
         if self.probes is None:  # the columns of J, one basis direction at a time
-            dirs = (torch.zeros_like(flat).index_fill_(1, torch.tensor([i], device=z.device), 1)
-                    for i in range(flat.shape[1]))
+            dirs = torch.eye(flat.shape[1], device=z.device, dtype=z.dtype)[:, None].expand(
+                -1, len(z), -1)
         else:
             dirs = (torch.randn(flat.shape, generator=generator, device=z.device, dtype=z.dtype)
                     for _ in range(self.probes))
@@ -682,12 +688,7 @@ class JacobianTruncation(Regularizer):
         game = self.game
         gen = torch.Generator(device=game.device).manual_seed(game.seed + 505 + game.iteration)
         z = game._sample_noise(self.burn_in, game.latent_dim, generator=gen, device=game.device)
-        cond = game.conditions if game.conditions is not None else (
-            game.labels if game.num_classes else None)
-        if cond is not None:  # conditions as the data holds them
-            idx = torch.randint(len(cond), (self.burn_in,), generator=gen, device=game.device)
-            cond = cond.index_select(0, idx)
-        sq = self.norms(z, cond, gen)
+        sq = self.norms(z, _data_conditions(game, self.burn_in, gen)[1], gen)
         self.threshold = float(torch.quantile(sq.double(), self.keep))
         self.acceptance = float((sq <= self.threshold).float().mean())
         self._at = game.iteration
