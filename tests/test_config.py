@@ -64,3 +64,21 @@ def test_bad_yaml_names_the_file(tmp_path):
     p.write_text("train: [1, 2\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
         load_config(p)
+
+
+def test_error_names_the_override_that_wrote_the_bad_value(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text("data: {name: ring8}\noptim: {g: {lr: -1.0}}\n")
+    # the bad value came from --set: the error names that --set, then the file it overrode
+    with pytest.raises(ConfigError) as err:
+        load_config(p, ["train.iterations=5", "regularizers=[{name: r3}]"])
+    msg = str(err.value)
+    assert msg.startswith("--set 'regularizers=[{name: r3}]' (over ")
+    assert "run.yaml): regularizers[0].name: unknown regularizer 'r3'; valid: " in msg
+    # a bad value that is the file's own is blamed on the file, not on an unrelated --set
+    with pytest.raises(ConfigError) as err:
+        load_config(p, ["train.iterations=5"])
+    assert str(err.value).startswith(f"{p}: optim.g.lr: must be positive")
+    # a later --set of the same key wins, and is the one named
+    with pytest.raises(ConfigError, match=r"^--set 'optim.g.lr=-2' \(over .*run.yaml\): optim.g.lr"):
+        load_config(p, ["optim.g.lr=3", "optim.g.lr=-2"])

@@ -268,8 +268,18 @@ def load_config(source: str | Path | dict, overrides: list[str] | None = None) -
         cfg = from_dict(RunConfig, data)
         validate(cfg)
     except ConfigError as exc:
-        raise ConfigError(f"{label}: {exc}") from None
+        raise ConfigError(f"{_source_of(str(exc), label, overrides or [])}: {exc}") from None
     return cfg
+
+
+def _source_of(message: str, label: str, overrides: list[str]) -> str:
+    """Where a bad value came from: the last ``--set`` that wrote its key, else the file."""
+    where = message.split(":", 1)[0]
+    for text in reversed(overrides):
+        key = text.split("=", 1)[0].strip()
+        if where == key or where.startswith((key + ".", key + "[")):
+            return f"--set {text!r} (over {label})"
+    return label
 
 
 def validate(cfg: RunConfig) -> None:
