@@ -82,3 +82,6 @@ def test_error_names_the_override_that_wrote_the_bad_value(tmp_path):
     # a later --set of the same key wins, and is the one named
     with pytest.raises(ConfigError, match=r"^--set 'optim.g.lr=-2' \(over .*run.yaml\): optim.g.lr"):
         load_config(p, ["optim.g.lr=3", "optim.g.lr=-2"])
+    # a misspelt section that only the --set created is that --set's doing too
+    with pytest.raises(ConfigError, match=r"^--set 'trian.iterations=5' \(over .*run.yaml\): trian: unknown key"):
+        load_config(p, ["trian.iterations=5", "optim.g.lr=1"])

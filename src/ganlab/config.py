@@ -273,13 +273,19 @@ def load_config(source: str | Path | dict, overrides: list[str] | None = None) -
 
 
 def _source_of(message: str, label: str, overrides: list[str]) -> str:
-    """Where a bad value came from: the last ``--set`` that wrote its key, else the file."""
+    """Where a bad value came from: the last ``--set`` that wrote its key or created the section
+    it lies in (``trian.iterations=5`` creates ``trian``), else the file."""
     where = message.split(":", 1)[0]
     for text in reversed(overrides):
-        key = text.split("=", 1)[0].strip()
-        if where == key or where.startswith((key + ".", key + "[")):
+        key = ".".join(parse_override(text)[0])
+        if _under(where, key) or _under(key, where):
             return f"--set {text!r} (over {label})"
     return label
+
+
+def _under(path: str, root: str) -> bool:
+    """``path`` is ``root`` or lies inside it (``a.b``, ``a[0]`` are inside ``a``)."""
+    return path == root or path.startswith((root + ".", root + "["))
 
 
 def validate(cfg: RunConfig) -> None:
