@@ -64,6 +64,7 @@ def run_one(dataset: str, variant: str, seed: int, extra: list[str], device: str
     import torch
 
     from ganlab import Game, load_config
+    from ganlab.hooks import SampleFilter
     from ganlab.metrics.modes import mode_metrics
 
     torch.set_num_threads(threads)
@@ -73,18 +74,18 @@ def run_one(dataset: str, variant: str, seed: int, extra: list[str], device: str
     t0 = time.perf_counter()
     game.play(cfg.train.iterations)
     wall = time.perf_counter() - t0
-    info = game.data.info
+    task = game.data.task
     t0 = time.perf_counter()
     x = game.sample(2500).cpu()
     sample_s = time.perf_counter() - t0
-    m = mode_metrics(x, info["modes"], info["std"])
+    m = mode_metrics(x, task.modes, task.std)
     row = {"dataset": dataset, "variant": variant, "seed": seed, "extra": list(extra),
            "iterations": game.iteration, "modes": m["modes_captured"],
            "modes_total": m["modes_total"], "high_quality": 100 * m["high_quality"],
            "reverse_kl": m["reverse_kl"], "wall_s": wall, "device": device}
-    filters = [h for h in game.regularizers if h.filters_samples]
+    filters = game.tricks[SampleFilter]
     if filters:  # rejection sampling: its cost, its acceptance and the unfiltered samples
-        plain = mode_metrics(game.sample(2500, reject=False).cpu(), info["modes"], info["std"])
+        plain = mode_metrics(game.sample(2500, reject=False).cpu(), task.modes, task.std)
         row.update(sample_s=sample_s, acceptance=filters[0].acceptance,
                    plain={"modes": plain["modes_captured"],
                           "high_quality": 100 * plain["high_quality"],

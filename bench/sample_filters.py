@@ -40,8 +40,8 @@ def main():
     from ganlab.run import open_run
 
     game = open_run(args.run_dir)
-    info = game.data.info
-    if "modes" not in info:
+    task = game.data.task
+    if getattr(task, "modes", None) is None:
         raise SystemExit(f"{args.run_dir}: not a run on a 2-D mixture (ring8, grid25)")
     print(f"{args.run_dir}, iteration {game.iteration}, {args.n} samples per row")
     print("| filter | modes captured | high-quality % | reverse KL | 3-10 std % | beyond 10 std % "
@@ -50,7 +50,7 @@ def main():
     torch.manual_seed(0)
 
     def row(label: str, x: torch.Tensor, accepted: str = "", secs: str = "") -> None:
-        m, b = mode_metrics(x, info["modes"], info["std"]), bands(x, info["modes"], info["std"])
+        m, b = mode_metrics(x, task.modes, task.std), bands(x, task.modes, task.std)
         print(f"| {label} | {m['modes_captured']} / {m['modes_total']} | "
               f"{100 * m['high_quality']:.2f} | {m['reverse_kl']:.4f} | {100 * b['3-10']:.2f} | "
               f"{100 * b['>10']:.2f} | {accepted} | {secs} |", flush=True)
@@ -67,7 +67,7 @@ def main():
         secs = time.perf_counter() - t0
         row(spec or "none", x, f"{hook.acceptance:.3f}" if hook else "1", f"{secs:.1f}")
         if hook is not None:
-            game.regularizers.remove(hook)
+            game.tricks.remove(hook)
 
 
 if __name__ == "__main__":

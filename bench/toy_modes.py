@@ -41,7 +41,7 @@ def main():
         t0 = time.perf_counter()
         game.play(cfg.train.iterations)
         wall = time.perf_counter() - t0
-        m = mode_metrics(game.sample(args.samples), game.data.info["modes"], game.data.info["std"])
+        m = mode_metrics(game.sample(args.samples), game.data.task.modes, game.data.task.std)
         rows.append((m["modes_captured"], 100 * m["high_quality"], m["reverse_kl"], wall))
         print(f"| {seed} | {game.iteration} | {m['modes_captured']}/{m['modes_total']} | "
               f"{100 * m['high_quality']:.1f} | {m['reverse_kl']:.4f} | {wall:.0f} |", flush=True)

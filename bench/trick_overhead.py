@@ -18,7 +18,7 @@ import torch
 from ganlab import Game
 from ganlab.data import Dataset
 from ganlab.models import MODELS
-from ganlab.regularizers import REGULARIZERS
+from ganlab.registry import TRICKS as REGISTERED
 
 TRICKS = {
     "baseline": [],
@@ -42,14 +42,14 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--tricks", default=",".join(TRICKS))
     args = ap.parse_args()
-    data = Dataset(examples=torch.rand(4096, 1, 28, 28) * 2 - 1)
+    data = Dataset.of(torch.rand(4096, 1, 28, 28) * 2 - 1)
     g_name, d_name = PAIRS[args.pair]
     games = {}
     for name in args.tricks.split(","):
         torch.manual_seed(0)
         G, D = MODELS.build(g_name, {"latent_dim": 96}), MODELS.build(d_name, {})
-        hooks = [REGULARIZERS.build(n, a) for n, a in TRICKS[name]]
-        games[name] = Game(G, D, data, latent_dim=96, latent_dist="uniform", regularizers=hooks,
+        hooks = [REGISTERED.build(n, a) for n, a in TRICKS[name]]
+        games[name] = Game(G, D, data, latent_dim=96, latent_dist="uniform", tricks=hooks,
                            lr_g=1e-3, lr_d=1e-3, batch_size=128, progress=False, log_every=100)
         games[name].play(3)
     times = {n: [] for n in games}

@@ -6,10 +6,10 @@ import torch
 
 from ganlab import Game, load_config
 from ganlab.data import load_dataset
-from ganlab.data.mnist import DataError
+from ganlab.errors import DataError
 from ganlab.models import MODELS
 from ganlab.registry import ConfigError
-from ganlab.regularizers import Regularizer
+from ganlab.hooks import Penalty
 from ganlab.run import resume, start, train
 
 
@@ -55,14 +55,14 @@ def test_projection_discriminator_formula():
 def test_engine_feeds_true_labels_for_reals_and_uniform_labels_for_fakes(tiny_mnist):
     seen = []
 
-    class Spy(Regularizer):
+    class Spy(Penalty):
         name = "spy"
 
         def d_penalty(self, b):
-            seen.append((b.real_labels.clone(), b.fake_labels.clone(), b.real.clone()))
+            seen.append((b.real_cond.clone(), b.fake_cond.clone(), b.real.clone()))
 
     game = Game.from_config(cond_config(tiny_mnist))
-    game.regularizers.append(Spy())
+    game.tricks.add(Spy())
     game.play(4)
     data = load_dataset("mnist", str(tiny_mnist))
     for real_y, fake_y, real in seen:
@@ -75,7 +75,7 @@ def test_engine_feeds_true_labels_for_reals_and_uniform_labels_for_fakes(tiny_mn
 
 def test_sample_grid_has_one_row_per_class(tiny_mnist, tmp_path):
     game = train(cond_config(tiny_mnist), tmp_path / "run")
-    assert game.fixed_labels.tolist() == [i // 2 for i in range(20)]
+    assert game.sampler.grid_cond.tolist() == [i // 2 for i in range(20)]
     from PIL import Image
     img = Image.open(tmp_path / "run" / "samples" / "iter_0000006.png")
     assert img.height == 2 * (10 * 30 + 2) and img.width == 2 * (2 * 30 + 2)  # 10 rows x 2
@@ -113,8 +113,8 @@ def test_cifar10_batches_and_class_filter(tmp_path):
     all_y = np.concatenate([pickle.loads((folder / f).read_bytes())[b"labels"]
                             for f in sorted(p.name for p in folder.iterdir())])
     assert len(frogs) == int(np.isin(all_y, [6, 0]).sum())
-    assert set(frogs.labels.tolist()) <= {0, 1} and frogs.info["class_names"] == ["frog",
-                                                                                "airplane"]
+    assert set(frogs.labels.tolist()) <= {0, 1} and frogs.task.class_names == ["frog",
+                                                                              "airplane"]
     with pytest.raises(DataError, match="unknown class 'frogs'"):
         load_dataset("cifar10", str(folder), {"classes": ["frogs"]})
     with pytest.raises(DataError, match="CIFAR-10 not found"):

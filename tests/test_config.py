@@ -41,7 +41,7 @@ def test_unknown_key_lists_valid_keys(tmp_path):
     ("train.n_critic=0", "train.n_critic: must be at least 1"),
     ("optim.g.name=lion", "optim.g.name: unknown optimizer 'lion'"),
     ("loss.args.gradient-penalty={weight: 1}", "loss.args.gradient-penalty: unknown key for loss"),
-    ("regularizers=[{name: r3}]", "regularizers[0].name: unknown regularizer 'r3'"),
+    ("regularizers=[{name: r3}]", "regularizers[0].name: unknown trick 'r3'"),
 ])
 def test_bad_values_name_the_key(override, needle):
     with pytest.raises(ConfigError) as exc:
@@ -74,7 +74,7 @@ def test_error_names_the_override_that_wrote_the_bad_value(tmp_path):
         load_config(p, ["train.iterations=5", "regularizers=[{name: r3}]"])
     msg = str(err.value)
     assert msg.startswith("--set 'regularizers=[{name: r3}]' (over ")
-    assert "run.yaml): regularizers[0].name: unknown regularizer 'r3'; valid: " in msg
+    assert "run.yaml): regularizers[0].name: unknown trick 'r3'; valid: " in msg
     # a bad value that is the file's own is blamed on the file, not on an unrelated --set
     with pytest.raises(ConfigError) as err:
         load_config(p, ["train.iterations=5"])

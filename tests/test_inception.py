@@ -124,5 +124,5 @@ def test_evaluate_a_cifar_run_with_inception_weights(tmp_path, net_file):
 def test_inception_on_non_image_runs_is_an_error(tmp_path, net_file):
     from helpers import tiny_config
     train(tiny_config("train.iterations=2"), tmp_path / "r")
-    with pytest.raises(ConfigError, match="need image data"):
+    with pytest.raises(ConfigError, match="Inception metrics need images"):
         evaluate_run(tmp_path / "r", inception=str(net_file))

@@ -66,14 +66,12 @@ def test_goethe_normalisation_every_layer_but_first_and_last(norm, cls):
 
 
 def test_unknown_norm_is_a_clear_error():
-    from ganlab.config import Component
-    from ganlab.engine import build_model
     with pytest.raises(ConfigError, match="norm.*valid: batch, instance, layer, none"):
-        build_model(Component("goethe-d", {"norm": "group"}), "model.discriminator")
+        MODELS.build("goethe-d", {"norm": "group"}, where="model.discriminator")
     with pytest.raises(ConfigError, match="instance normalisation needs feature maps"):
-        build_model(Component("toy-mlp-g", {"norm": "instance"}), "model.generator")
+        MODELS.build("toy-mlp-g", {"norm": "instance"}, where="model.generator")
     with pytest.raises(ConfigError, match="unknown key 'depht'.*valid: channels, depth, norm"):
-        build_model(Component("goethe-d", {"depht": 3}), "model.discriminator")
+        MODELS.build("goethe-d", {"depht": 3}, where="model.discriminator")
 
 
 def test_init_dcgan_statistics():

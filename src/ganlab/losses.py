@@ -1,14 +1,19 @@
 """Adversarial losses as pure functions.
 
-Every function here has the same signature, ``loss(real_scores, fake_scores) -> scalar tensor``,
-where the scores are the discriminator's raw outputs (logits, not probabilities) on a batch of real
-and a batch of generated examples. Generator losses accept ``real_scores`` for uniformity (the
-relativistic losses need it) and may ignore it; ``None`` is allowed where it is unused. Losses are
-means over the batch (and over any extra score dimensions).
+Each loss is a function of the discriminator's raw outputs (logits, not probabilities) on a batch
+of real and a batch of generated examples, and returns a scalar tensor (a mean over the batch and
+over any extra score dimensions). Two signatures exist:
+
+- ``loss(real_scores, fake_scores)``: every discriminator and generator loss. Generator losses
+  accept ``real_scores`` for uniformity (a relativistic loss would need it) and may ignore it;
+  ``None`` is allowed where it is unused.
+- ``loss(real_scores, fake_scores, real_targets, fake_targets)``: the discriminator losses with
+  per-example targets in place of 1 and 0 (``*_targets_discriminator_loss``), for the tricks
+  that change D's targets (label smoothing, noisy and flipped labels).
 
 A :class:`LossPair` couples a discriminator loss with a generator loss under one registered name,
 plus the regularizers that belong to the method (WGAN's weight clipping, WGAN-GP's gradient
-penalty); see :mod:`ganlab.regularizers`.
+penalty; see :mod:`ganlab.tricks`).
 
 All sigmoid-cross-entropy terms are written with ``softplus``, which is the numerically stable form:
 ``-log(sigmoid(x)) = softplus(-x)`` and ``-log(1 - sigmoid(x)) = softplus(x)``, exact for any finite
@@ -22,7 +27,7 @@ from typing import Callable, Optional
 import torch.nn.functional as F
 from torch import Tensor
 
-from .registry import Registry
+from .registry import LOSSES
 
 LossFn = Callable[[Optional[Tensor], Tensor], Tensor]
 
@@ -140,8 +145,8 @@ def hinge_generator_loss(real_scores: Optional[Tensor], fake_scores: Tensor) -> 
 class LossPair:
     """A discriminator loss, a generator loss and the regularizers the method needs.
 
-    ``regularizers`` maps a regularizer name (see :data:`ganlab.regularizers.REGULARIZERS`) to its
-    default arguments; a config may override them.
+    ``regularizers`` maps a trick name (see :data:`ganlab.registry.TRICKS`) to its default
+    arguments; a config may override them (``loss.args``).
     """
 
     discriminator: LossFn
@@ -157,7 +162,6 @@ class LossPair:
         return self.discriminator_targets(real_scores, fake_scores, real_targets, fake_targets)
 
 
-LOSSES = Registry("loss")
 LOSSES.register("minimax", LossPair(bce_discriminator_loss, minimax_generator_loss,
                                     "original saturating GAN (Goodfellow et al. 2014)",
                                     discriminator_targets=bce_targets_discriminator_loss))

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .registry import Registry
-
-LATENTS = Registry("latent distribution")
+from .registry import LATENTS
 
 
 @LATENTS.register("uniform")

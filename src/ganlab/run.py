@@ -1,4 +1,4 @@
-"""Runs on disk: a self-describing run directory around a :class:`~ganlab.engine.Game`.
+"""Runs on disk: a self-describing run directory around a :class:`~ganlab.game.Game`.
 
 Layout: ``config.yaml`` (the resolved config), ``metrics.jsonl``, ``tb/`` (TensorBoard events),
 ``samples/iter_*.png``, ``loss.png``, ``checkpoints/latest.pt``.
@@ -11,9 +11,10 @@ from typing import Optional, Sequence
 
 import yaml
 
-from .checkpoint import CheckpointError
 from .config import RunConfig, load_config
-from .engine import Game
+from .distributed import barrier, world
+from .errors import CheckpointError
+from .game import Game
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -37,7 +38,6 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
 
 def start(cfg: RunConfig, run_dir: Optional[str | Path] = None) -> Game:
     """Create the run directory and a fresh game (not yet trained)."""
-    from .distributed import barrier, world
     rank, size = world()
     if run_dir is None and size > 1:
         raise CheckpointError("a distributed run needs --out RUN_DIR (the same on every rank)")
@@ -58,7 +58,6 @@ def open_run(run_dir: str | Path, overrides: list[str] | None = None,
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if overrides:
-        from .distributed import world
         cfg = load_config(cfg.to_dict(), overrides)
         if world()[0] == 0:
             write_config(cfg, run_dir)

@@ -2,20 +2,20 @@
 
 Factories take ``path`` (``data.path`` of the config, may be ``None``) and ``seed`` plus their own
 keyword arguments (``data.args``). Examples are kept as one float tensor in the model's scale
-(images in [-1, 1]); :meth:`Dataset.to_data_scale` maps generated examples back to the data's own
-scale (MNIST: [0, 1] intensities; toy points: coordinates as they are).
+(images in [-1, 1]); the dataset's :class:`~ganlab.tasks.Task` says what they are: how to draw
+them, which metrics apply, and how generated examples map back to the data's own scale (MNIST:
+[0, 1] intensities; toy points: coordinates as they are).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor
 
-from ..registry import ConfigError, Registry
-
-DATASETS = Registry("dataset")
+from ..registry import DATASETS, ConfigError
+from ..tasks import ImageTask, PointsTask, Task
 
 
 @dataclass
@@ -23,9 +23,7 @@ class Dataset:
     examples: Tensor  # (N, ...) float32, model scale
     labels: Optional[Tensor] = None  # (N,) int64 class labels, where the data has them
     conditions: Optional[Tensor] = None  # (N, ...) paired inputs (e.g. board t for board t+1)
-    kind: str = "image"  # "image" (N, C, H, W) or "points" (N, D)
-    to_data_scale: Callable[[Tensor], Tensor] = field(default=lambda x: x)
-    info: dict = field(default_factory=dict)  # e.g. toy mixtures: modes and std
+    task: Task = field(default_factory=Task)  # what the examples are (ganlab.tasks)
     name: str = ""
 
     def __len__(self) -> int:
@@ -34,6 +32,15 @@ class Dataset:
     @property
     def example_shape(self) -> tuple:
         return tuple(self.examples.shape[1:])
+
+    def to_data_scale(self, x: Tensor) -> Tensor:
+        return self.task.to_data_scale(x)
+
+    @classmethod
+    def of(cls, examples) -> "Dataset":
+        """A dataset of a plain tensor: images if it is (N, C, H, W), else points."""
+        x = torch.as_tensor(examples, dtype=torch.float32)
+        return cls(examples=x, task=ImageTask(unit_scale=False) if x.dim() == 4 else PointsTask())
 
 
 class BatchSampler:
@@ -85,7 +92,5 @@ def load_dataset(name: str, path: Optional[str] = None, args: dict | None = None
 
 
 from . import cifar, mnist, toy  # noqa: E402,F401  (register the datasets)
-from ..tetris import dataset as _tetris_dataset  # noqa: E402,F401
-from ..tetris import models as _tetris_models  # noqa: E402,F401
 
 __all__ = ["DATASETS", "Dataset", "BatchSampler", "load_dataset"]

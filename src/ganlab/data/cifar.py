@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..tasks import ImageTask
 from . import DATASETS, Dataset
 from .mnist import DataError, _NumpyOnlyUnpickler
 
@@ -90,6 +91,5 @@ def cifar10(path: Optional[str] = None, seed: int = 0, split: str = "train",
         if len(x) == 0:
             raise DataError(f"{folder}: no images of classes {classes}")
     images = torch.from_numpy(x.astype(np.float32)).div_(127.5).sub_(1)
-    return Dataset(examples=images, labels=torch.from_numpy(y), kind="image",
-                   to_data_scale=lambda t: (t + 1) / 2,
-                   info={"classes": len(label_names), "class_names": label_names})
+    return Dataset(examples=images, labels=torch.from_numpy(y),
+                   task=ImageTask(class_names=label_names))

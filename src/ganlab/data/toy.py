@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from ..tasks import PointsTask
 from . import DATASETS, Dataset
 
 
@@ -17,18 +18,7 @@ def mixture(modes: torch.Tensor, std: float, n: int, seed: int) -> Dataset:
     g = torch.Generator().manual_seed(seed + 7919)
     which = torch.randint(len(modes), (n,), generator=g)
     pts = modes[which] + std * torch.randn(n, modes.shape[1], generator=g)
-    return Dataset(examples=pts.float(), labels=which, kind="points",
-                   info={"modes": modes.float(), "std": float(std), "evaluate": evaluate_modes})
-
-
-def evaluate_modes(game, n: int = 2500, samples=None) -> dict:
-    """Mode coverage (the PacGAN protocol) of ``samples``, or of ``n`` fresh samples: the
-    dataset's evaluator for training, ``ganlab evaluate`` and the run summary."""
-    from ..metrics.modes import mode_metrics
-    x = game.sample(n) if samples is None else samples
-    m = mode_metrics(x, game.data.info["modes"], game.data.info["std"])
-    m.pop("counts")
-    return m
+    return Dataset(examples=pts.float(), labels=which, task=PointsTask(modes.float(), float(std)))
 
 
 def ring_modes(k: int, radius: float) -> torch.Tensor:

@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import CheckpointError
+
 WEIGHTS = Path(__file__).parent / "weights" / "mnist_classifier.pt"
 
 
@@ -48,7 +50,6 @@ class MNISTClassifier(nn.Module):
 
 
 def load_classifier(path: str | Path = WEIGHTS, device="cpu") -> MNISTClassifier:
-    from ..checkpoint import CheckpointError
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: the MNIST classifier's weights are missing; train them "

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from ..registry import ConfigError
+from ..errors import ConfigError
 from .image import Extractor
 
 SIZE = 299

@@ -4,9 +4,7 @@ Every generator takes ``latent_dim`` as its first argument (the engine passes ``
 maps a ``(N, latent_dim)`` batch to examples shaped like the data (``(N, C, H, W)`` images or
 ``(N, D)`` points). Every discriminator maps a batch of examples to raw scores of shape ``(N,)``.
 """
-from ..registry import Registry
-
-MODELS = Registry("model")
+from ..registry import MODELS
 
 from . import conditional, cs231n, dcgan, goethe, norms, toy  # noqa: E402,F401  (register the models)
 

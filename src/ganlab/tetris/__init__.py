@@ -1,5 +1,11 @@
-"""Tetris: the classic rule engine, recordings in the original layout, the emulator dataset and
-the emulator metrics, following ``shared/TETRIS_RULES.md``."""
+"""Tetris, a plugin: the classic rule engine, recordings in the original layout, the emulator's
+dataset, task, networks and metrics, and the ``ganlab tetris`` command, all following
+``docs/TETRIS_RULES.md``.
+
+Importing this package registers the ``tetris`` dataset, the ``tetris-*`` models and the
+``tetris`` command; ganlab's registries import it on first use (:data:`ganlab.registry.PLUGINS`).
+"""
+from . import cli, dataset, models  # noqa: F401  (register the command, dataset and models)
 from .rules import COLS, PIECES, ROWS, SPAWN_MASKS, TetrisEngine, empty_board
 
 __all__ = ["ROWS", "COLS", "PIECES", "SPAWN_MASKS", "TetrisEngine", "empty_board"]

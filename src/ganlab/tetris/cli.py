@@ -1,23 +1,31 @@
-"""``ganlab tetris ...`` commands on a trained emulator: predict and evaluate."""
+"""``ganlab tetris ...``: record data sets, and predict, evaluate and roll out a trained emulator.
+The Tetris plugin registers this command itself (:data:`ganlab.registry.COMMANDS`)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..checkpoint import CheckpointError, safe_load
+from ..checkpoint import safe_load
 from ..config import load_config
 from ..data import Dataset
-from ..registry import ConfigError
+from ..errors import CheckpointError, ConfigError
+from ..game import Game
+from ..registry import COMMANDS
 from ..tracking import format_value, print_metrics
-from .recordings import RecordingError, load_recording, one_hot
+from .encoding import one_hot
+from .metrics import actual_spawns
+from .recordings import COMPACT_NAME, RecordingError, load_recording, record
 from .rules import COLS, ROWS
+from .evaluate import evaluate_pairs, predict
+from .rollout import rollout, save_gif
+from .task import TetrisTask
 
 
-def load_emulator(path: str | Path):
+def load_emulator(path: str | Path) -> Game:
     """A Game restored from a run directory (its latest checkpoint) or a checkpoint file."""
-    from ..engine import Game
     path = Path(path)
     ckpt_path = path / "checkpoints" / "latest.pt" if path.is_dir() else path
     state = safe_load(ckpt_path)
@@ -26,11 +34,9 @@ def load_emulator(path: str | Path):
     cfg = load_config(state["config"])
     if cfg.data.name != "tetris":
         raise ConfigError(f"{ckpt_path}: not a Tetris emulator (data.name is {cfg.data.name!r})")
-    n = cfg.data.batch_size
-    blank = one_hot(np.zeros((n, ROWS, COLS), np.int64))
-    from .dataset import OUTCOME_HOOKS
-    game = Game.from_config(cfg, dataset=Dataset(examples=blank, conditions=blank, kind="boards",
-                                                 info=dict(OUTCOME_HOOKS)))
+    blank = one_hot(np.zeros((cfg.data.batch_size, ROWS, COLS), np.int64))
+    game = Game.from_config(cfg, dataset=Dataset(examples=blank, conditions=blank,
+                                                 task=TetrisTask()))
     game.load_state_dict(state, str(ckpt_path))
     return game
 
@@ -50,7 +56,6 @@ def read_boards(path: str | Path) -> np.ndarray:
 
 
 def cmd_predict(args) -> None:
-    from .evaluate import predict
     if args.samples < 1:
         raise ConfigError(f"--samples: must be at least 1, got {args.samples}")
     boards = read_boards(args.input)
@@ -61,7 +66,6 @@ def cmd_predict(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluate import evaluate_pairs
     pairs = load_recording(args.data, args.split)[args.split]
     game = load_emulator(args.run)
     with torch.no_grad():
@@ -70,7 +74,6 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_rollout(args) -> None:
-    from .rollout import rollout, save_gif
     if args.frames < 1:
         raise ConfigError(f"--frames: must be at least 1, got {args.frames}")
     game = load_emulator(args.run)
@@ -82,7 +85,33 @@ def cmd_rollout(args) -> None:
         print(f"GIF: {save_gif(r['frames_kept'], args.gif)}")
 
 
-def add_commands(tsub) -> None:
+def cmd_record(args) -> None:
+    if args.train < 0 or args.test < 0:
+        raise ConfigError("--train and --test must be >= 0")
+    t0 = time.perf_counter()
+    data = record(args.out, args.train, args.test, args.seed, layout=not args.compact_only)
+    secs = time.perf_counter() - t0
+    out = Path(args.out)
+    for split, pairs in data.items():
+        share = float(actual_spawns(pairs[:, 0], pairs[:, 1]).mean()) if len(pairs) else 0.0
+        where = f"{out / split}/0..{len(pairs) - 1}.npy, " if not args.compact_only else ""
+        print(f"{split}: {len(pairs)} pairs ({where}spawn share {share:.3f})")
+    print(f"compact file: {out / COMPACT_NAME}; {secs:.1f} s")
+
+
+@COMMANDS.register("tetris")
+def add_command(sub) -> None:
+    """``ganlab tetris record|predict|evaluate|rollout``."""
+    sp = sub.add_parser("tetris", help="the Tetris emulator: record, predict, evaluate, rollout")
+    tsub = sp.add_subparsers(dest="what", required=True)
+    tp = tsub.add_parser("record", help="record (board t, board t+1) pairs in the original layout")
+    tp.add_argument("out")
+    tp.add_argument("--train", type=int, default=100_000)
+    tp.add_argument("--test", type=int, default=10_000)
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--compact-only", action="store_true",
+                    help="write only the compact recording.npz, not one .npy file per pair")
+    tp.set_defaults(func=cmd_record)
     tp = tsub.add_parser("rollout", help="let the emulator play on its own output")
     tp.add_argument("run", metavar="RUN_OR_CHECKPOINT")
     tp.add_argument("--frames", type=int, default=5000)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .dataset import to_boards
+from .encoding import one_hot, to_boards
 from .metrics import actual_spawns, emulator_metrics, piece_diversity
-from .recordings import one_hot
 
 
 @torch.no_grad()
@@ -23,7 +22,7 @@ def predict(game, boards, samples: int = 1, seed: int = 0, batch: int = 4096) ->
         for start in range(0, len(boards), batch):
             x = one_hot(boards[start:start + batch]).to(game.device)
             for k in range(samples):
-                z = game._sample_noise(len(x), game.latent_dim, generator=gen, device=game.device)
+                z = game.sample_latent(len(x), generator=gen)
                 out[start:start + len(x), k] = to_boards(G(z, x)).cpu().numpy()
     finally:
         G.train(was)
@@ -56,7 +55,7 @@ def adversarial_metrics(game, pairs: np.ndarray, seed: int = 0, batch: int = 409
         for start in range(0, len(pairs), batch):
             chunk = pairs[start:start + batch]
             x, y = one_hot(chunk[:, 0]).to(game.device), one_hot(chunk[:, 1]).to(game.device)
-            z = game._sample_noise(len(x), game.latent_dim, generator=gen, device=game.device)
+            z = game.sample_latent(len(x), generator=gen)
             rs.append(D(y, x).float())
             fs.append(D(G(z, x), x).float())
     finally:

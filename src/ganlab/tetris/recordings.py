@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
+from ..errors import DataError
 from .rules import COLS, ROWS, TetrisEngine
 
 SPLITS = ("train", "test")
 COMPACT_NAME = "recording.npz"
 
 
-class RecordingError(ValueError):
+class RecordingError(DataError, ValueError):
     """A recording on disk is missing or malformed; the message names the file."""
 
 
@@ -157,10 +157,3 @@ def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
             raise RecordingError(f"{path}: has no {split} split")
         return {split: data[split]}
     return data
-
-
-def one_hot(boards) -> torch.Tensor:
-    """(..., 22, 10) 0/1 boards -> (..., 2, 22, 10) float one-hot, channel c = (cell == c), as
-    the original notebooks encode them."""
-    b = torch.as_tensor(np.asarray(boards), dtype=torch.long)
-    return torch.nn.functional.one_hot(b, 2).movedim(-1, -3).float()

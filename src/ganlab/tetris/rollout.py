@@ -12,12 +12,12 @@ from typing import Optional
 
 import numpy as np
 
+from .evaluate import predict
 from .metrics import legal_fall, legal_spawn, spawn_piece, spawned_piece_rests
 from .rules import PIECE_NAMES, empty_board
 
 
 def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False) -> dict:
-    from .evaluate import predict
     board = empty_board()
     legal = illegal = games = 0
     counts = np.zeros(7, np.int64)

@@ -1,0 +1,98 @@
+"""The two players: G and D with their optimizers and learning-rate schedules."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .config import OptimizerConfig
+from .errors import ConfigError
+
+
+def make_optimizer(params, cfg: OptimizerConfig, device: torch.device) -> torch.optim.Optimizer:
+    impl = {}
+    if cfg.implementation == "fused" or (cfg.implementation == "auto" and device.type == "cuda"):
+        impl = {"fused": True}
+    elif cfg.implementation in ("foreach", "auto"):
+        impl = {"foreach": True}
+    elif cfg.implementation == "for-loop":
+        impl = {"foreach": False}
+    params = list(params)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas),
+                                weight_decay=cfg.weight_decay, **impl)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas),
+                                 weight_decay=cfg.weight_decay, **impl)
+    impl.pop("fused", None)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **impl)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.betas[0],
+                               weight_decay=cfg.weight_decay, **impl)
+    raise ConfigError(f"optim.name: unknown optimizer {cfg.name!r}")
+
+
+def decayed_lr(cfg: OptimizerConfig, iteration: int, total: int) -> float:
+    """The learning rate at ``iteration`` under ``cfg.decay`` (stateless, so resume is exact)."""
+    if cfg.decay == "none" or total <= 0:
+        return cfg.lr
+    start = cfg.decay_start * total
+    if iteration <= start:
+        return cfg.lr
+    return cfg.lr * max(0.0, 1.0 - (iteration - start) / (total - start))
+
+
+def set_requires_grad(model: nn.Module, flag: bool) -> None:
+    for p in model.parameters():
+        p.requires_grad_(flag)
+
+
+class Players:
+    """G and D on their device, their forward functions (compiled with ``compile``), their
+    optimizers, and the learning-rate schedule of each (``decay`` over ``total`` iterations).
+
+    Built in two steps: the networks first, so that the model transforms (spectral norm,
+    virtual batch norm) can rewrite them; then :meth:`prepare` makes the optimizers."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, device: torch.device):
+        self.G, self.D, self.device = G.to(device), D.to(device), device
+
+    def prepare(self, optim_g: OptimizerConfig, optim_d: OptimizerConfig, total: int = 0,
+                compile: bool = False, channels_last: bool = False) -> None:
+        self.channels_last, self.total = channels_last, total
+        if channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.G_fwd = torch.compile(self.G) if compile else self.G
+        self.D_fwd = torch.compile(self.D) if compile else self.D
+        self.schedules = [(cfg, which) for cfg, which in ((optim_g, "g"), (optim_d, "d"))
+                          if cfg.decay != "none"]
+        self.opt_g = make_optimizer(self.G.parameters(), optim_g, self.device)
+        self.opt_d = make_optimizer(self.D.parameters(), optim_d, self.device)
+
+    def optimizer(self, player: str) -> torch.optim.Optimizer:
+        return self.opt_d if player == "d" else self.opt_g
+
+    def set_learning_rates(self, iteration: int) -> None:
+        for cfg, which in self.schedules:
+            lr = decayed_lr(cfg, iteration, self.total)
+            for group in self.optimizer(which).param_groups:
+                group["lr"] = lr
+
+    def train_only(self, player: Optional[str]) -> None:
+        """``requires_grad`` on for ``player``'s parameters only (None: both)."""
+        set_requires_grad(self.G, player in (None, "g"))
+        set_requires_grad(self.D, player in (None, "d"))
+
+    def replace_discriminator(self, D: nn.Module, optim_cfg: OptimizerConfig) -> None:
+        """Swap in a new D (already initialised) with a fresh optimizer and schedule."""
+        self.D = D.to(self.device)
+        if self.channels_last:
+            self.D.to(memory_format=torch.channels_last)
+        self.D_fwd = self.D
+        self.opt_d = make_optimizer(self.D.parameters(), optim_cfg, self.device)
+        self.schedules = [(c, w) for c, w in self.schedules if w != "d"]
+        if optim_cfg.decay != "none":
+            self.schedules.append((optim_cfg, "d"))

@@ -1,0 +1,149 @@
+"""The GAN training step: a D phase and a G phase.
+
+The contract (what one iteration does):
+
+0. Every :class:`~ganlab.hooks.IterationHook` runs ``before_iteration``; a player any of them
+   says not to train (``trains``) is skipped this iteration (freeze schedules).
+1. **D phase**, ``n_critic`` times. A real batch with its conditions and a noise batch are
+   drawn; fakes are generated without building G's graph (so they are detached), under
+   conditions from :mod:`ganlab.conditioning` (uniform labels; a paired game's own conditions).
+   Only D's parameters require gradients. Fake transforms may swap fakes (the replay buffer);
+   D scores both batches through the input transforms (instance noise, packing); target
+   transforms may replace the loss's 1/0 targets. D minimises ``loss.discriminator`` plus every
+   penalty's ``d_penalty``.
+2. **G phase**, once. Fresh noise (and, in a paired game, a real batch whose truth the penalties
+   see); only G's parameters require gradients. G minimises ``adversarial_weight *
+   loss.generator`` plus every ``g_penalty``.
+3. In each phase, after ``backward``: under torchrun the gradients are averaged over the ranks;
+   each :class:`~ganlab.hooks.StepCallback` runs ``before_update`` (closed-form gradient
+   edits), the optimizer steps, then ``after_update`` (weight clipping, averages, EMA).
+
+What it returns, as device scalars (no host sync per step): ``d_loss`` and ``g_loss``, the
+whole objective each player minimised (adversarial loss plus every penalty), and each penalty
+alone as ``d_NAME`` / ``g_NAME``; with ``n_critic > 1`` every D value is the mean over the
+critic steps of the iteration.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .distributed import average_gradients
+from .hooks import (FakeTransform, InputTransform, IterationHook, Penalty, StepBatch,
+                    StepCallback, TargetTransform, Tricks)
+from .inputs import TrainingInputs
+from .losses import LossPair
+from .players import Players
+
+
+class GanStep:
+    """One training iteration of ``players`` on ``inputs`` under ``loss`` and ``tricks``."""
+
+    def __init__(self, players: Players, inputs: TrainingInputs, loss: LossPair, tricks: Tricks,
+                 n_critic: int = 1, keep_scores: bool = False):
+        self.players, self.inputs, self.loss, self.tricks = players, inputs, loss, tricks
+        self.n_critic, self.keep_scores = n_critic, keep_scores
+        self.last_scores: dict = {}  # D's last real/fake scores (for histograms)
+
+    # --- the networks' calls -------------------------------------------------------------------
+    def generate(self, z: Tensor, cond: Optional[Tensor] = None) -> Tensor:
+        return self.inputs.conditioning.call(self.players.G_fwd, z, cond)
+
+    def critic(self, x: Tensor, cond: Optional[Tensor] = None, phase: str = "fake"):
+        """D's ``(scores, aux)`` on ``x`` after the input transforms; ``aux`` is an auxiliary
+        head's output (ACGAN's class logits), else None."""
+        for t in self.tricks[InputTransform]:
+            x = t.d_input(x, phase)
+        out = self.inputs.conditioning.call(self.players.D_fwd, x, cond)
+        return out if isinstance(out, tuple) else (out, None)
+
+    def _scores_fn(self, cond, phase):
+        return lambda x: self.critic(x, cond, phase)[0]
+
+    # --- the phases ----------------------------------------------------------------------------
+    def __call__(self, iteration: int) -> dict:
+        for t in self.tricks[IterationHook]:
+            t.before_iteration()
+        train_d = all(t.trains("d") for t in self.tricks[IterationHook])
+        train_g = all(t.trains("g") for t in self.tricks[IterationHook])
+        self.players.G.train()
+        self.players.D.train()
+        out = {}
+        if train_d:
+            self.players.train_only("d")
+            for _ in range(self.n_critic):
+                out.update(self.d_phase(iteration))
+        if train_g:
+            self.players.train_only("g")
+            out.update(self.g_phase(iteration))
+        self.players.train_only(None)
+        return out
+
+    def d_phase(self, iteration: int) -> dict:
+        inputs = self.inputs
+        real, real_c = inputs.real_batch()
+        fake_c = inputs.fake_conditions(real.shape[0], real_c)
+        with torch.no_grad():
+            fake = self.generate(inputs.noise(real.shape[0]), fake_c)
+        for t in self.tricks[FakeTransform]:
+            fake, fake_c = t.d_fakes(fake, fake_c)
+        real_scores, real_aux = self.critic(real, real_c, "real")
+        fake_scores, fake_aux = self.critic(fake, fake_c, "fake")
+        targets = None
+        for t in self.tricks[TargetTransform]:
+            targets = t.d_targets(targets, real_scores, fake_scores)
+        if targets is None:
+            loss = self.loss.discriminator(real_scores, fake_scores)
+        else:
+            loss = self.loss.discriminator_with_targets(real_scores, fake_scores, *targets)
+        batch = StepBatch(real, fake, real_scores, fake_scores, self._scores_fn(real_c, "real"),
+                          iteration, real_c, fake_c, real_aux, fake_aux)
+        if self.keep_scores:
+            self.last_scores = {"real": real_scores.detach(), "fake": fake_scores.detach()}
+        return self._update("d", loss, batch)
+
+    def g_phase(self, iteration: int) -> dict:
+        inputs = self.inputs
+        real = None
+        if inputs.conditioning.kind == "paired":  # predict for real inputs, keep their truth
+            real, fake_c = inputs.real_batch()
+        else:
+            fake_c = inputs.fake_conditions(inputs.batch_size)
+        n = inputs.batch_size if real is None else real.shape[0]
+        fake = self.generate(inputs.noise(n), fake_c)
+        fake_scores, fake_aux = self.critic(fake, fake_c, "g")
+        weight = 1.0
+        for t in self.tricks[Penalty]:
+            weight *= t.adversarial_weight
+        loss = (weight * self.loss.generator(None, fake_scores) if weight
+                else fake_scores.new_zeros(()))
+        batch = StepBatch(real, fake, None, fake_scores, self._scores_fn(fake_c, "g"),
+                          iteration, fake_c if real is not None else None, fake_c, None, fake_aux)
+        return self._update("g", loss, batch)
+
+    def _update(self, player: str, loss: Tensor, batch: StepBatch) -> dict:
+        """Add the penalties of ``player``, step its optimizer, run the step callbacks."""
+        out = {}
+        for t in self.tricks[Penalty]:
+            pen = t.d_penalty(batch) if player == "d" else t.g_penalty(batch)
+            if pen is not None:
+                out[f"{player}_{t.name}"] = pen.detach()
+                loss = loss + pen
+        opt = self.players.optimizer(player)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.inputs.world > 1:
+            average_gradients([p for g in opt.param_groups for p in g["params"]],
+                              self.inputs.world)
+        for t in self.tricks[StepCallback]:
+            pen = t.before_update(player)
+            if pen is not None:
+                out[f"{player}_{t.name}"] = pen.detach()
+        opt.step()
+        for t in self.tricks[StepCallback]:
+            t.after_update(player)
+        out[f"{player}_loss"] = loss.detach()
+        return out
+

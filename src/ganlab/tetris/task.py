@@ -1,0 +1,81 @@
+"""What the emulator's examples are: (board t, board t+1) pairs as one-hot maps. The task draws
+them (board t | prediction | truth), evaluates an emulator with the metrics of
+``docs/TETRIS_RULES.md``, and names the random outcome of a pair (which piece spawned) for the
+reconstruction trick."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..tasks import Task
+from ..viz import save_rgb
+from .encoding import to_boards
+from .evaluate import evaluate_splits
+from .rules import COLS, ROWS, SPAWN_MASKS
+
+
+def render(cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, scale: int = 6) -> np.ndarray:
+    """Rows of board t | prediction | truth, filled cells white, separators grey."""
+    rows = []
+    for x, p, y in zip(to_boards(cond), to_boards(fake), to_boards(real)):
+        sep = np.full((ROWS, 1), 128, np.uint8)
+        x, p, y = (b.numpy().astype(np.uint8) * 255 for b in (x, p, y))
+        rows.append(np.concatenate([x, sep, p, sep, y],
+                                   1).astype(np.uint8))
+        rows.append(np.full((1, 3 * COLS + 2), 128, np.uint8))
+    img = np.concatenate(rows[:-1], 0)
+    img = np.kron(img, np.ones((scale, scale), np.uint8))
+    return np.repeat(img[..., None], 3, axis=2)
+
+
+def stochastic(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Which (board t, board t+1) pairs of one-hot boards have a random outcome: the spawns
+    (board t's row 0 empty and board t+1's row 0 filled, as the spec defines an actual spawn)."""
+    return (cond[:, 1, 0].sum(-1) == 0) & (real[:, 1, 0].sum(-1) > 0)
+
+
+def spawned_piece(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Per pair of one-hot boards, the index (``PIECE_NAMES`` order) of the piece that spawned, or
+    -1 for a fall: the random outcome of a Tetris tick. As in the rules (and
+    ``metrics.legal_spawn``), rows 0-2 of board t+1 are board t united with the piece's spawn
+    cells: on a stack that reaches row 1 the piece covers locked cells, so ``t+1 - t`` is not its
+    mask and the difference alone would call the pair deterministic. Where the stack makes two
+    pieces' unions identical, the first is named (both outcomes are the same board)."""
+    masks = torch.as_tensor(SPAWN_MASKS, dtype=real.dtype, device=real.device)
+    union = (cond[:, None, 1, :3] + masks[None]).clamp_max(1)  # (N, 7, 3, 10)
+    eq = (union == real[:, None, 1, :3]).flatten(2).all(-1)  # (N, 7)
+    idx = eq.to(torch.int64).argmax(1)
+    return torch.where(eq.any(1) & stochastic(cond, real), idx, torch.full_like(idx, -1))
+
+
+class TetrisTask(Task):
+    """Emulator pairs; ``sets`` are the (N, 2, 22, 10) pairs evaluated during training (``train``
+    and ``test`` splits), with ``samples`` noise draws per spawn input for piece diversity."""
+
+    def __init__(self, sets: Optional[dict] = None, samples: int = 50):
+        self.sets, self.samples = sets or {}, samples
+
+    def to_data_scale(self, x):
+        return to_boards(x)
+
+    def draw(self, samples, path, *, conditions=None, truth=None, classes=0, title=""):
+        grid = render(conditions, samples, truth)
+        save_rgb(grid, path)
+        return grid
+
+    def evaluate(self, game, n=None, inception=None) -> dict:
+        super().evaluate(game, n, inception)
+        return evaluate_splits(game, self.sets, diversity_samples=self.samples)
+
+    @staticmethod
+    def stochastic(cond, real):
+        return stochastic(cond, real)
+
+    @staticmethod
+    def encode(cond, real):
+        return spawned_piece(cond, real)
+
+    def describe(self) -> str:
+        return "Tetris board pairs"
