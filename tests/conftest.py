@@ -1,9 +1,15 @@
 import gzip
+import os
 import struct
 
 import numpy as np
 import pytest
 import torch
+
+
+# one fixed thread everywhere, subprocesses included: exact comparisons need a fixed count, and
+# the tests that check the automatic choice unset it
+os.environ.setdefault("GANLAB_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -86,7 +86,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     compile: bool = False  # torch.compile the two networks
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
-    threads: Optional[int] = None  # torch intra-op threads; None leaves torch's default
+    threads: Optional[int] = None  # torch intra-op threads; None: as many as cores are free
+    #                                (re-checked while training; ganlab.threads)
     deterministic: bool = False  # deterministic kernels (bit-exact resume on GPU too; slower)
     max_seconds: Optional[float] = None  # stop training once this much wall time is spent
     eval_every: int = 0  # evaluate the dataset's metrics every N iterations (0: never)
@@ -339,6 +340,9 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.histogram_every: must be >= 0, got {cfg.train.histogram_every}")
     if cfg.train.eval_every < 0:
         raise ConfigError(f"train.eval_every: must be >= 0, got {cfg.train.eval_every}")
+    if cfg.train.threads is not None and cfg.train.threads < 1:
+        raise ConfigError(f"train.threads: must be at least 1 (or unset: auto), got "
+                          f"{cfg.train.threads}")
     if cfg.train.iterations < 0:
         raise ConfigError(f"train.iterations: must be >= 0, got {cfg.train.iterations}")
 

@@ -45,6 +45,7 @@ from .registry import LATENTS, MODELS, TRICKS
 from .sampling import Sampler
 from .state import History, Progress
 from .step import GanStep
+from .threads import ThreadGovernor, fixed_threads
 from .tracking import Tracker
 from .trainer import Trainer
 
@@ -143,6 +144,9 @@ class Game:
         cfg = notebook_config(options, config) if (options or config is None) else config
         self.config = cfg
         self.rank, self.world = dist_world()
+        threads = fixed_threads(cfg.train.threads)
+        if threads:
+            torch.set_num_threads(threads)
         self.device = local_device(resolve_device(cfg.train.device))
         self.data = data if isinstance(data, Dataset) else Dataset.of(data)
         ckpt.seed_everything(cfg.seed + 104729 * self.rank)  # per-rank global RNG (dropout, GP)
@@ -197,8 +201,11 @@ class Game:
             raise ConfigError(f"{trick.where or trick.key}: {exc}") from None
 
     def _callbacks(self) -> list:
-        t, out = self.config.train, []
-        out += [cb.TimeBudget(t.max_seconds, t.log_every), cb.LogLosses(t.log_every, t.progress)]
+        t = self.config.train
+        out = [ThreadGovernor(fixed_threads(t.threads),
+                              ranks_per_node=int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+                              log=None if self.is_main else (lambda msg: None)),
+               cb.TimeBudget(t.max_seconds, t.log_every), cb.LogLosses(t.log_every, t.progress)]
         if self.run_dir and self.is_main:
             out.append(cb.WriteSamples(t.sample_every))
         if self.run_dir:
@@ -215,8 +222,6 @@ class Game:
     @classmethod
     def from_config(cls, cfg: RunConfig, run_dir: str | Path | None = None,
                     dataset: Dataset | None = None) -> "Game":
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
         resolve_device(cfg.train.device)
         if cfg.train.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

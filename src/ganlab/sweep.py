@@ -21,6 +21,7 @@ from typing import Optional
 from .checkpoint import CheckpointError, safe_load
 from .config import load_config
 from .registry import ConfigError
+from .threads import usable_cores
 
 
 @dataclass
@@ -112,12 +113,14 @@ def sweep(config: str, seeds: int, grid_specs: list[str], out: str | Path, jobs:
             # a run killed before its first checkpoint: start it again from scratch
             shutil.rmtree(r.run_dir)
         todo.append((r, state))
-    log(f"{len(runs)} runs, {len(todo)} to do, {jobs} at a time ({backend})")
+    # jobs x threads should not exceed the cores, and a fixed count keeps seeds comparable
+    threads_per_run = threads_per_run or max(1, usable_cores() // max(1, jobs))
+    log(f"{len(runs)} runs, {len(todo)} to do, {jobs} at a time ({backend}), "
+        f"{threads_per_run} thread(s) each")
     env = dict(os.environ)
-    if threads_per_run:  # jobs x threads should not exceed the cores
-        env["OMP_NUM_THREADS"] = str(threads_per_run)
-        for r, _ in todo:
-            r.overrides = r.overrides + [f"train.threads={threads_per_run}"]
+    env["OMP_NUM_THREADS"] = str(threads_per_run)
+    for r, _ in todo:
+        r.overrides = r.overrides + [f"train.threads={threads_per_run}"]
     if backend == "ray":
         results = _run_ray(config, todo, jobs, env)
     elif backend == "local":
