@@ -27,6 +27,7 @@ import torch
 from . import checkpoint as ckpt
 from .errors import ConfigError
 from .trainer import Callback, Trainer
+from .viz import save_loss_plot
 
 
 def _every(trainer: Trainer, n: int) -> bool:
@@ -189,7 +190,6 @@ class LossPlot(Callback):
     """Rank 0 only, with a run directory: ``loss.png`` and a flush of TensorBoard."""
 
     def on_end(self, trainer):
-        from .viz import save_loss_plot
         game = trainer.game
         save_loss_plot(game.history, game.run_dir / "loss.png")
         game.tracker.flush()

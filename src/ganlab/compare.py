@@ -15,6 +15,7 @@ from typing import Optional
 
 from .registry import ConfigError
 from .tracking import read_jsonl
+from .viz import _plt
 
 ALTERNATIVES = ("two-sided", "less", "greater")
 
@@ -137,7 +138,6 @@ def compare(paths: list[str], out: str | Path, baseline: Optional[str] = None,
 def _plot(metric: str, groups: dict, out: Path) -> Optional[Path]:
     import numpy as np
 
-    from .viz import _plt
     curves = {}
     for label, runs in groups.items():
         series = [dict(r["series"][metric]) for r in runs if metric in r["series"]]
