@@ -305,7 +305,7 @@ def test_periodic_evaluation_and_best_checkpoint_on_the_mixtures(tmp_path):
     best = max(e["high_quality"] for e in game.progress.eval_history)
     assert safe_load(tmp_path / "r" / "checkpoints" / "best.pt")["best_value"] == best
     with pytest.raises(Exception, match="best_metric needs train.eval_every"):
-        tiny_config("train.best_metric=high_quality")
+        tiny_config("train.eval_every=0", "train.best_metric=high_quality")
 
 
 def test_histograms_and_zero_gradient_counts_in_tensorboard(tmp_path):
@@ -340,3 +340,12 @@ def test_max_seconds_stops_training_at_a_log_boundary_and_resume_respects_it(tmp
     assert len(game.history["d_loss"]) == it
     again = resume(tmp_path / "run")  # the time is spent: the checkpoint at the stop is final
     assert again.iteration == it
+
+
+def test_mode_metrics_are_logged_once_per_evaluation(tmp_path):
+    """Writing the sample grid logs no metrics of its own; the evaluation logs them once."""
+    train(tiny_config("train.iterations=20", "train.eval_every=10", "train.sample_every=10"),
+          tmp_path / "r")
+    rows = [r for r in read_jsonl(tmp_path / "r" / "metrics.jsonl") if r["kind"] == "eval"]
+    assert [r["iteration"] for r in rows] == [10, 20]
+    assert all("modes_captured" in r for r in rows)

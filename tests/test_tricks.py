@@ -495,3 +495,32 @@ def test_jacobian_truncation_norms_are_the_jacobians_frobenius_norms():
     assert torch.allclose(est, want, rtol=0.1)
     with pytest.raises(ConfigError, match=r"keep must be in \(0, 1\]"):
         Game.from_config(tiny_config("regularizers=[{name: jacobian-truncation, args: {keep: 0}}]"))
+
+
+def test_ema_on_a_paired_batch_norm_generator_recalibrates_under_boards():
+    """The original Tetris G has batch norm: EMA re-estimates its statistics with noise and
+    boards drawn from the data (it used to call G with noise alone)."""
+    from test_tetris_gan import small
+    game = Game.from_config(small("regularizers=[{name: ema, args: {decay: 0.9}}]"))
+    game.play(3)
+    ema_bn = [m for m in game.sampling_generator.modules() if isinstance(m, nn.BatchNorm2d)]
+    g_bn = [m for m in game.G.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert ema_bn and not torch.allclose(ema_bn[0].running_mean, g_bn[0].running_mean)
+    boards = game.sample(5)  # a paired game's samples draw their boards from the data
+    assert boards.shape == (5, 2, 22, 10)
+
+
+def test_seeded_tricks_draw_unrelated_streams():
+    tricks = ("regularizers=[noisy-labels, flip-labels, instance-noise, replay-buffer, "
+              "noisy-labels]")
+    game = Game.from_config(tiny_config(tricks))
+    states = [t.gen.get_state() for t in game.tricks]
+    assert [t.key for t in game.tricks][-1] == "noisy-labels#2"
+    for i in range(len(states)):
+        for j in range(i):
+            assert not torch.equal(states[i], states[j]), (i, j)
+    again = [t.gen.get_state() for t in Game.from_config(tiny_config(tricks)).tricks]
+    assert all(torch.equal(a, b) for a, b in zip(states, again))  # reproducible
+    other = [t.gen.get_state() for t in Game.from_config(tiny_config(tricks, "seed=1")).tricks]
+    assert not any(torch.equal(a, b) for a, b in zip(states, other))
+

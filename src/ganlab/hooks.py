@@ -91,11 +91,14 @@ class Trick:
 
 
 class Seeded(Trick):
-    """A trick with a random stream of its own, checkpointed for exact resume."""
+    """A trick with a random stream of its own, seeded from the run's seed and the trick's key
+    (so two tricks, or two of the same trick, never draw the same numbers), checkpointed for
+    exact resume."""
 
     def setup(self, ctx: "TrainingContext") -> None:
         super().setup(ctx)
-        self.gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed + 101)
+        self.gen = torch.Generator(device=ctx.device).manual_seed(
+            derived_seed(ctx.seed, self.key or self.name))
 
     def state_dict(self) -> dict:
         return {"rng": self.gen.get_state()}

@@ -73,8 +73,8 @@ class GanStep:
         out = {}
         if train_d:
             self.players.train_only("d")
-            for _ in range(self.n_critic):
-                out.update(self.d_phase(iteration))
+            steps = [self.d_phase(iteration) for _ in range(self.n_critic)]
+            out.update(steps[0] if len(steps) == 1 else _mean_rows(steps))
         if train_g:
             self.players.train_only("g")
             out.update(self.g_phase(iteration))
@@ -134,16 +134,23 @@ class GanStep:
         opt = self.players.optimizer(player)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        total = loss.detach()
         if self.inputs.world > 1:
             average_gradients([p for g in opt.param_groups for p in g["params"]],
                               self.inputs.world)
         for t in self.tricks[StepCallback]:
             pen = t.before_update(player)
-            if pen is not None:
+            if pen is not None:  # its gradient is in already; its value joins the objective
                 out[f"{player}_{t.name}"] = pen.detach()
+                total = total + pen.detach()
         opt.step()
         for t in self.tricks[StepCallback]:
             t.after_update(player)
-        out[f"{player}_loss"] = loss.detach()
+        out[f"{player}_loss"] = total
         return out
 
+
+def _mean_rows(rows: list[dict]) -> dict:
+    """Each series' mean over the critic steps that logged it."""
+    keys = dict.fromkeys(k for row in rows for k in row)
+    return {k: torch.stack([row[k] for row in rows if k in row]).mean() for k in keys}
