@@ -524,3 +524,27 @@ def test_seeded_tricks_draw_unrelated_streams():
     other = [t.gen.get_state() for t in Game.from_config(tiny_config(tricks, "seed=1")).tricks]
     assert not any(torch.equal(a, b) for a, b in zip(states, other))
 
+
+def test_consistency_regularization_compares_scores_under_augmentation():
+    from ganlab.tricks.consistency import Consistency
+    cr = seeded(Consistency(weight=2.0, shift=2))
+    x = torch.randn(64, 1, 8, 8)
+    aug = cr.augment(x)
+    assert aug.shape == x.shape and not torch.equal(aug, x)
+    # every augmented image is a flipped and/or shifted copy: its pixel sum is close and
+    # its histogram the same up to the reflected border
+    assert torch.allclose(aug.mean((1, 2, 3)), x.mean((1, 2, 3)), atol=0.6)
+    invariant = lambda im: im.flatten(1).sort(1).values[:, 20:44].mean(1)  # noqa: E731
+    plain = seeded(Consistency(weight=2.0, shift=0))  # flips only: a sorted statistic is blind
+    b = StepBatch(x, x, invariant(x), invariant(x), invariant, 0)
+    assert plain.d_penalty(b).item() == pytest.approx(0.0, abs=1e-10)
+    w = torch.linspace(-1, 1, 64)
+    position = lambda im: im.flatten(1) @ w  # noqa: E731
+    pen = cr.d_penalty(StepBatch(x, x, position(x), position(x), position, 0))
+    assert pen.item() > 0.1
+    pts = seeded(Consistency(weight=1.0, noise=0.5))
+    moved = pts.augment(torch.zeros(20000, 2))
+    assert moved.std().item() == pytest.approx(0.5, rel=0.03)  # vectors: Gaussian noise
+    h = Game.from_config(tiny_config("regularizers=[{name: consistency, args: "
+                                     "{noise: 0.05, fakes: true}}]")).play(3)
+    assert len(h["d_consistency"]) == 3 and min(h["d_consistency"]) >= 0

@@ -19,6 +19,9 @@ Name in a config (``regularizers: [{name: ..., args: {...}}]``), its module and 
   ``weight/2 E||grad D||^2``, optionally lazy (every ``interval`` D steps, scaled by
   ``interval``) (Mescheder et al. 2018; Karras et al. 2020 for lazy regularisation).
 - ``weight-clip`` (penalties): WGAN's weight clipping (Arjovsky et al. 2017).
+- ``consistency`` (consistency): consistency regularization (Zhang et al. 2020): D's scores
+  agree on an example and its augmentation (flip and shift for images, noise for vectors);
+  ``fakes: true`` adds the fake batch (bCR).
 - ``spectral-norm`` (normalization): spectral normalisation of D's (and optionally G's)
   conv/linear weights (Miyato et al. 2018).
 - ``virtual-batch-norm`` (normalization): G's (and optionally D's) batch-norm layers normalise
@@ -43,8 +46,8 @@ Name in a config (``regularizers: [{name: ..., args: {...}}]``), its module and 
 A new trick is one module here (a class in the roles it needs, registered with
 ``@TRICKS.register``), its import line below, and its test.
 """
-from . import (acgan, averaging, d_inputs, filters, matching, normalization,  # noqa: F401
-               penalties, reconstruction, schedule, targets)
+from . import (acgan, averaging, consistency, d_inputs, filters, matching,  # noqa: F401
+               normalization, penalties, reconstruction, schedule, targets)
 from .averaging import EMA, HistoricalAveraging
 from .d_inputs import InstanceNoise, Pack, ReplayBuffer
 from .filters import DiscriminatorRejection, JacobianTruncation
