@@ -71,7 +71,7 @@ def make_game(G, D, data, variant):
     return Game(G, D, data, latent_dim=NOISE_DIM, latent_dist="uniform", loss="nonsaturating",
                 batch_size=BATCH, optim_g=opt, optim_d=copy.deepcopy(opt), log_every=250,
                 channels_last=(variant == "channels_last"), compile=(variant == "compile"),
-                progress=False)
+                progress=False, threads=torch.get_num_threads())  # the bare loop's count
 
 
 def timed(fn) -> float:

@@ -68,8 +68,8 @@ def run_one(dataset: str, variant: str, seed: int, extra: list[str], device: str
     from ganlab.metrics.modes import mode_metrics
 
     torch.set_num_threads(threads)
-    cfg = load_config(dataset, [f"seed={seed}", "train.progress=false", f"train.device={device}"]
-                      + VARIANTS[variant] + list(extra))
+    cfg = load_config(dataset, [f"seed={seed}", "train.progress=false", f"train.device={device}",
+                                f"train.threads={threads}"] + VARIANTS[variant] + list(extra))
     game = Game.from_config(cfg)
     t0 = time.perf_counter()
     game.play(cfg.train.iterations)

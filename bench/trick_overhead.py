@@ -50,6 +50,7 @@ def main():
         G, D = MODELS.build(g_name, {"latent_dim": 96}), MODELS.build(d_name, {})
         hooks = [REGISTERED.build(n, a) for n, a in TRICKS[name]]
         games[name] = Game(G, D, data, latent_dim=96, latent_dist="uniform", tricks=hooks,
+                           threads=torch.get_num_threads(),
                            lr_g=1e-3, lr_d=1e-3, batch_size=128, progress=False, log_every=100)
         games[name].play(3)
     times = {n: [] for n in games}

@@ -61,7 +61,7 @@ OPTIONS = {
     "progress": "train.progress", "total_iterations": "train.iterations",
     "eval_every": "train.eval_every", "best_metric": "train.best_metric",
     "best_mode": "train.best_mode", "histogram_every": "train.histogram_every",
-    "max_seconds": "train.max_seconds",
+    "max_seconds": "train.max_seconds", "threads": "train.threads",
 }
 # what a Game built in a notebook starts from, where the config's defaults differ
 NOTEBOOK_DEFAULTS = {"train": {"device": "cpu", "iterations": 0}}

@@ -1,4 +1,4 @@
-"""The emulator metrics of ``TETRIS_RULES.md`` on (x = board t, y = true t+1, p = predicted t+1).
+"""The emulator metrics of ``docs/TETRIS_RULES.md`` on (x = board t, y = true t+1, p = predicted t+1).
 
 Boards are 0/1 arrays or tensors of shape (N, 22, 10). Undefined values (nothing predicted, no
 spawn in the split) are returned as ``None``, never as 0 or NaN, so callers report them as such.

@@ -1,4 +1,5 @@
-"""Recordings of (board t, board t+1) pairs, in the original layout and as one compact file.
+"""Recordings of (board t, board t+1) pairs, in the original layout and as one compact file
+(``docs/TETRIS_RULES.md``, "Recordings").
 
 Original layout: a folder with ``train/`` and ``test/``, each holding ``0.npy``, ``1.npy``, ...
 (no gaps), each an int32 array of shape (2, 22, 10) of 0/1. The pairs of a game are frames

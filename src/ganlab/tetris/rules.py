@@ -1,5 +1,6 @@
-"""The classic ruleset: 22 x 10 board, row 0 at the top; pieces spawn in rows 0-1, fall one row
-per tick with no side moves or rotation, and lock the tick they come to rest.
+"""The classic ruleset of ``docs/TETRIS_RULES.md``: 22 x 10 board, row 0 at the top; pieces
+spawn in rows 0-1, fall one row per tick with no side moves or rotation, and lock the tick they
+come to rest.
 
 One tick (``TetrisEngine.tick``):
 
