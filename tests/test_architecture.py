@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ganlab"
 
 # lower layers first; a module may import its own layer or a lower one, never a higher one
 LAYERS = [
-    {"errors", "registry"},
+    {"errors", "registry", "paths", "lock"},
     {"config"},
     {"losses", "noise", "init", "models", "metrics", "viz", "tracking", "checkpoint",
      "distributed", "tasks", "data", "conditioning", "hooks"},

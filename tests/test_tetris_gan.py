@@ -62,7 +62,8 @@ def test_training_writes_board_renderings(tmp_path):
     game = train(small(), tmp_path / "run")
     img = tmp_path / "run" / "samples" / "iter_0000004.png"
     assert img.is_file()
-    grid = render(game.sampler.grid_cond[:2], game.examples[:2], game.examples[:2], scale=1)
+    grid = render(game.sampler.grid_cond[:2], game.examples[:2], game.examples[:2], scale=1,
+                  titles=False)
     assert grid.shape == (2 * 22 + 1, 3 * 10 + 2, 3)
     truth = to_boards(game.examples[:1])[0].numpy().astype(np.int64)
     assert (grid[:22, 22:32, 0] == 255 * truth).all()  # the third panel is the truth

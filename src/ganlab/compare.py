@@ -103,6 +103,9 @@ def compare(paths: list[str], out: str | Path, baseline: Optional[str] = None,
                f"`{alternative}`: {what}.", ""]
     summary = {}
     for metric in names:
+        every = [v for runs in groups.values() for r in runs
+                 for v in [r["final"].get(metric)] if _is_num(v)]
+        constant = len(set(every)) <= 1  # nothing to test or plot
         md += [f"## {metric}", "", "| configuration | mean ± std | defined / runs | per seed |"
                + (" p-value |" if baseline else ""),
                "|---|---|---|---|" + ("---|" if baseline else "")]
@@ -119,13 +122,17 @@ def compare(paths: list[str], out: str | Path, baseline: Optional[str] = None,
             row = f"| {label} | {_fmt(mean)} ± {_fmt(std)} | {len(defined)} / {len(vals)} | {per_seed} |"
             p = None
             if baseline:
-                p = None if label == baseline else welch(defined, base_vals, alternative)
-                row += f" {'-' if label == baseline else _fmt(p, 3)} |"
+                p = None if (label == baseline or constant) else welch(defined, base_vals,
+                                                                        alternative)
+                row += f" {'-' if label == baseline or constant else _fmt(p, 3)} |"
             md.append(row)
             summary.setdefault(metric, {})[label] = {
                 "mean": mean, "std": std, "defined": len(defined), "runs": len(vals),
-                "values": vals, "p_value": p}
-        plot = _plot(metric, groups, out)
+                "values": vals, "p_value": p, "constant": constant}
+        plot = None if constant else _plot(metric, groups, out)
+        if constant:
+            md += ["", f"Every run has the same value ({_fmt(every[0]) if every else 'undefined'})"
+                       ": nothing to test or plot."]
         if plot:
             md += ["", f"![{metric}]({plot.name})"]
         md.append("")
@@ -164,3 +171,22 @@ def _plot(metric: str, groups: dict, out: Path) -> Optional[Path]:
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def compare_summary(out: str | Path, limit: int = 8) -> list[str]:
+    """A few lines of a comparison's ``report.json``: per metric, each configuration's mean and
+    the baseline test's p-value."""
+    report = json.loads((Path(out) / "report.json").read_text())
+    lines = []
+    for metric, rows in list(report.items())[:limit]:
+        if all(r.get("constant") for r in rows.values()):
+            value = next((r["mean"] for r in rows.values() if r["mean"] is not None), None)
+            lines.append(f"{metric}: {_fmt(value)} in every run (nothing to test)")
+            continue
+        parts = [f"{label} {_fmt(r['mean'])}" + (f" (p {_fmt(r['p_value'], 3)})"
+                                                 if r.get("p_value") is not None else "")
+                 for label, r in rows.items()]
+        lines.append(f"{metric}: " + "; ".join(parts))
+    if len(report) > limit:
+        lines.append(f"... and {len(report) - limit} more metrics in the report")
+    return lines

@@ -8,6 +8,7 @@ or an unknown registered name (loss, model, init, dataset, latent distribution, 
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -108,9 +109,23 @@ class RunConfig:
     regularizers: list = field(default_factory=list)  # list of Component
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # parts a notebook's Game got as Python objects, not by registered name ("model.generator",
+    # "model.discriminator", "data"): the command line cannot rebuild such a run
+    custom: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return to_plain(self)
+
+
+def write_config(cfg: RunConfig, run_dir: str | Path) -> Path:
+    """``run_dir/config.yaml``: the resolved config, which ``ganlab resume`` reads."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.yaml"
+    tmp = run_dir / ".config.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    os.replace(tmp, path)
+    return path
 
 
 # --- dict <-> dataclass --------------------------------------------------------------------------

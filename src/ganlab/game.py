@@ -30,7 +30,7 @@ from . import callbacks as cb
 from . import checkpoint as ckpt
 from . import state as run_state
 from .conditioning import conditioning_for
-from .config import RunConfig, from_dict, load_config, to_plain
+from .config import RunConfig, load_config, to_plain, write_config
 from .data import Dataset, load_dataset
 from .distributed import barrier as dist_barrier
 from .distributed import gather_objects, local_device
@@ -39,6 +39,7 @@ from .errors import ConfigError
 from .hooks import ModelTransform, SampleFilter, TrainingContext, Trick, Tricks
 from .init import apply_init
 from .inputs import TrainingInputs
+from .lock import RunLock
 from .losses import LossPair, get_loss
 from .players import Players
 from .registry import LATENTS, MODELS, TRICKS
@@ -79,11 +80,12 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-def notebook_config(options: dict, base: Optional[RunConfig] = None) -> RunConfig:
+def notebook_config(options: dict, base: Optional[RunConfig] = None, parts: dict = {}
+                    ) -> RunConfig:
     """A run config from ``Game(...)``'s keyword options (over ``base``, or the notebook
-    defaults); an unknown option is an error that lists the valid ones."""
-    data = to_plain(base) if base is not None else {k: dict(v) for k, v in
-                                                    NOTEBOOK_DEFAULTS.items()}
+    defaults, with what ``parts`` (G, D, data) say they were built from); an unknown option is
+    an error that lists the valid ones."""
+    data = to_plain(base) if base is not None else _notebook_base(parts)
     for key, value in options.items():
         if key == "betas":
             paths = ["optim.g.betas", "optim.d.betas"]
@@ -105,6 +107,25 @@ def notebook_config(options: dict, base: Optional[RunConfig] = None) -> RunConfi
                 node = node.setdefault(p, {})
             node[leaf] = value
     return load_config(data)
+
+
+def _notebook_base(parts: dict) -> dict:
+    """The notebook defaults, with the registered names the networks and data were built from
+    (``MODELS.build`` and ``load_dataset`` record them); parts that came as plain Python
+    objects are listed in ``custom``."""
+    data = {k: dict(v) for k, v in NOTEBOOK_DEFAULTS.items()}
+    custom = []
+    for key, obj in parts.items():
+        spec = getattr(obj, "ganlab_spec", None)
+        if spec is None:
+            custom.append(key)
+        elif key == "data":
+            data["data"] = {"name": spec["name"], "path": spec["path"], "args": spec["args"]}
+        else:
+            data.setdefault("model", {})[key.split(".")[1]] = {"name": spec["name"],
+                                                                "args": spec["args"]}
+    data["custom"] = custom
+    return data
 
 
 def build_tricks(loss: LossPair, loss_args: dict, configured: list) -> list[Trick]:
@@ -141,7 +162,9 @@ class Game:
         pair = loss if isinstance(loss, LossPair) else None
         if isinstance(loss, str):
             options["loss"] = loss
-        cfg = notebook_config(options, config) if (options or config is None) else config
+        cfg = (notebook_config(options, config, {"model.generator": G, "model.discriminator": D,
+                                                 "data": data})
+               if (options or config is None) else config)
         self.config = cfg
         self.rank, self.world = dist_world()
         threads = fixed_threads(cfg.train.threads)
@@ -188,6 +211,8 @@ class Game:
         self.is_main = self.rank == 0
         self.tracker = Tracker(self.run_dir if self.is_main else None)
         self.last_checkpoint: Optional[Path] = None
+        self.run_lock = None  # held while this process trains in run_dir (ganlab.lock)
+        self.resumed_from = 0  # the iteration ``ganlab resume`` found
         self.trainer = Trainer(self, self._callbacks())
 
     def _setup(self, trick: Trick) -> None:
@@ -208,12 +233,12 @@ class Game:
                cb.TimeBudget(t.max_seconds, t.log_every), cb.LogLosses(t.log_every, t.progress)]
         if self.run_dir and self.is_main:
             out.append(cb.WriteSamples(t.sample_every))
+        if t.eval_every:  # before the checkpoint of the same iteration, which then holds it
+            out.append(cb.Evaluate(t.eval_every, t.best_metric, t.best_mode))
         if self.run_dir:
             out.append(cb.SaveCheckpoints(t.checkpoint_every))
         if self.run_dir and self.is_main and t.histogram_every:
             out.append(cb.WriteHistograms(t.histogram_every))
-        if t.eval_every:
-            out.append(cb.Evaluate(t.eval_every, t.best_metric, t.best_mode))
         if self.run_dir and self.is_main:
             out.append(cb.LossPlot())
         return out
@@ -269,8 +294,17 @@ class Game:
 
     def play(self, num_iter: int) -> History:
         """Train for ``num_iter`` more iterations, or until ``max_seconds`` of training time
-        (checked every ``log_every`` iterations, resumes included); returns the loss history."""
+        (checked every ``log_every`` iterations, resumes included); returns the loss history.
+        With a run directory, this process locks it (one trainer per folder) and a game built
+        in a notebook writes its ``config.yaml``, so that the folder is an ordinary run."""
+        if self.run_dir and self.is_main and self.run_lock is None:
+            self.run_lock = RunLock.acquire(self.run_dir)
+            if not (self.run_dir / "config.yaml").exists():
+                write_config(self.config, self.run_dir)
         self.trainer.play(num_iter)
+        if self.run_dir and self.is_main and self.config.train.iterations < self.iteration:
+            self.config.train.iterations = self.iteration  # what the folder says it trained
+            write_config(self.config, self.run_dir)
         return self.history
 
     def elapsed(self) -> float:
@@ -279,13 +313,16 @@ class Game:
 
     def sample(self, n: int | None = None, noise: torch.Tensor | None = None,
                data_scale: bool = False, labels: torch.Tensor | None = None,
-               reject: bool = True, max_rounds: int = 1000) -> torch.Tensor:
+               reject: bool = True, max_rounds: int = 1000, return_conditions: bool = False):
         """Generate ``n`` examples (or one per row of ``noise``) in eval mode, training's random
         state untouched. ``labels``: the conditions (class labels, or a paired game's inputs);
         drawn when not given (uniform labels; conditions from the data). Sampling filters
-        redraw rejected rows unless ``reject=False``."""
-        out = self.sampler.sample(self.iteration, n, noise, labels, reject, max_rounds)
-        return self.data.to_data_scale(out) if data_scale else out
+        redraw rejected rows unless ``reject=False``. ``return_conditions``: return
+        ``(samples, conditions)``."""
+        out, cond = self.sampler.sample(self.iteration, n, noise, labels, reject, max_rounds)
+        if data_scale:
+            out = self.data.to_data_scale(out)
+        return (out, cond) if return_conditions else out
 
     def sample_latent(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``n`` latents of the run's distribution on its device (with their own ``generator``)."""

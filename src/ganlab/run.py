@@ -1,7 +1,8 @@
 """Runs on disk: a self-describing run directory around a :class:`~ganlab.game.Game`.
 
 Layout: ``config.yaml`` (the resolved config), ``metrics.jsonl``, ``tb/`` (TensorBoard events),
-``samples/iter_*.png``, ``loss.png``, ``checkpoints/latest.pt``.
+``samples/iter_*.png``, ``loss.png``, ``checkpoints/latest.pt``, and ``.lock`` (held by the
+process training in it).
 """
 from __future__ import annotations
 
@@ -9,23 +10,17 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-import yaml
-
-from .config import RunConfig, load_config
+from . import checkpoint as ckpt
+from .config import RunConfig, load_config, write_config
 from .distributed import barrier, world
 from .errors import CheckpointError
 from .game import Game
+from .lock import RunLock
+from .paths import output_dir, writable_run
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def write_config(cfg: RunConfig, run_dir: Path) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    return path
 
 
 def read_run_config(run_dir: str | Path) -> RunConfig:
@@ -33,41 +28,75 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{run_dir}: not a ganlab run directory (no config.yaml)")
-    return load_config(path)
+    cfg = load_config(path)
+    if cfg.custom:
+        raise CheckpointError(
+            f"{run_dir}: its {', '.join(cfg.custom)} came into a notebook's Game as Python "
+            "objects, not by registered name, so the command line cannot rebuild it; in Python: "
+            f"Game(G, D, data, config=load_config('{path}')).load('{run_dir}/checkpoints/"
+            "latest.pt')")
+    return cfg
 
 
 def start(cfg: RunConfig, run_dir: Optional[str | Path] = None) -> Game:
-    """Create the run directory and a fresh game (not yet trained)."""
+    """A fresh game in a new run directory (not yet trained). The directory is made, locked
+    and given its ``config.yaml`` only once the game is built: a start that fails leaves no
+    half-made run folder."""
     rank, size = world()
     if run_dir is None and size > 1:
         raise CheckpointError("a distributed run needs --out RUN_DIR (the same on every rank)")
-    run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
+    run_dir = output_dir(run_dir if run_dir else default_run_dir(cfg), "--out")
     if (run_dir / "checkpoints" / "latest.pt").exists():
         raise CheckpointError(f"{run_dir}: already holds a run; use `ganlab resume {run_dir}` "
                               "or choose another --out")
+    game = Game.from_config(cfg, run_dir)
     barrier(size)  # every rank has checked before rank 0 writes
     if rank == 0:
+        _take(game, run_dir, resume_at=0)  # a start killed before its first checkpoint: anew
         write_config(cfg, run_dir)
-    return Game.from_config(cfg, run_dir)
+    return game
+
+
+def _take(game: Game, run_dir: Path, resume_at: int, lock: Optional[RunLock] = None) -> None:
+    """Lock ``run_dir`` for ``game`` and tidy what a killed process left there: temporary
+    checkpoint files, and log rows after the iteration the run goes on from."""
+    game.run_lock = lock or RunLock.acquire(run_dir)
+    for tmp in ckpt.stale_temporaries(run_dir / "checkpoints"):
+        tmp.unlink(missing_ok=True)
+    game.tracker.resume_at(resume_at)
 
 
 def open_run(run_dir: str | Path, overrides: list[str] | None = None,
-             filters: Sequence[tuple[str, dict]] = ()) -> Game:
+             filters: Sequence[tuple[str, dict]] = (), train: bool = False) -> Game:
     """A game restored from a run directory's latest checkpoint, with the sampling ``filters``
-    (``(name, args)``, see :meth:`Game.add_filter`) added; they do not change the run."""
+    (``(name, args)``, see :meth:`Game.add_filter`) added; they do not change the run.
+
+    ``train``: the game will train on (``ganlab resume``): the folder is locked, and only once
+    the checkpoint has loaded are the ``overrides`` written into ``config.yaml``. Without it
+    nothing in the folder is written (it may be read-only)."""
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
+    if train:
+        writable_run(run_dir, "resume")
     if overrides:
         cfg = load_config(cfg.to_dict(), overrides)
-        if world()[0] == 0:
-            write_config(cfg, run_dir)
     game = Game.from_config(cfg, run_dir)
     latest = run_dir / "checkpoints" / "latest.pt"
-    if latest.exists():
-        game.load(latest)
-        game.last_checkpoint = latest
-    for name, args in filters:
-        game.add_filter(name, **args)
+    lock = RunLock.acquire(run_dir) if train and world()[0] == 0 else None
+    try:
+        if latest.exists():
+            game.load(latest)
+            game.last_checkpoint = latest
+        for name, args in filters:
+            game.add_filter(name, **args)
+    except BaseException:
+        if lock is not None:
+            lock.release(remove=True)
+        raise
+    if lock is not None:
+        _take(game, run_dir, resume_at=game.iteration, lock=lock)
+        if overrides:
+            write_config(cfg, run_dir)
     return game
 
 
@@ -79,7 +108,8 @@ def train(cfg: RunConfig, run_dir: Optional[str | Path] = None) -> Game:
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None) -> Game:
     """Continue a run to its configured ``train.iterations`` (overrides may raise it)."""
-    game = open_run(run_dir, overrides)
+    game = open_run(run_dir, overrides, train=True)
+    game.resumed_from = game.iteration
     remaining = game.config.train.iterations - game.iteration
     if remaining > 0:
         game.play(remaining)

@@ -46,11 +46,12 @@ class Sampler:
     @torch.no_grad()
     def sample(self, iteration: int, n: Optional[int] = None, noise: Optional[Tensor] = None,
                cond: Optional[Tensor] = None, reject: bool = True,
-               max_rounds: int = 1000) -> Tensor:
+               max_rounds: int = 1000) -> tuple[Tensor, Optional[Tensor]]:
         """``n`` samples (or one per row of ``noise``) in eval mode. Conditional games draw
         their conditions (uniform labels; a paired game's from its data) unless ``cond`` is
         given. With sampling filters and no ``noise`` given, every rejected row is drawn again,
-        under its own condition, until all are accepted; ``reject=False`` skips that."""
+        under its own condition, until all are accepted; ``reject=False`` skips that. Returns
+        the samples and their conditions."""
         gen = torch.Generator(device=self.device).manual_seed(self.seed + 4 + iteration)
         filters = self.tricks[SampleFilter] if (reject and noise is None) else []
         if noise is None:
@@ -66,7 +67,7 @@ class Sampler:
                 out = self._redraw_rejected(G, noise, out, cond, filters, gen, max_rounds)
         finally:
             G.train(was)
-        return out.float().contiguous()
+        return out.float().contiguous(), cond
 
     def _redraw_rejected(self, G: nn.Module, noise: Tensor, out: Tensor, cond, filters: list,
                          gen: torch.Generator, max_rounds: int) -> Tensor:

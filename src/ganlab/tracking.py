@@ -3,29 +3,49 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Optional
 
 
 class Tracker:
-    """Writes ``{"iteration": k, "tag": value, ...}`` rows to ``metrics.jsonl`` and the same scalars
-    to TensorBoard (``tb/``); without a run directory it keeps nothing."""
+    """Writes ``{"iteration": k, "kind": ..., "tag": value, ...}`` rows to ``metrics.jsonl`` and
+    the same scalars to TensorBoard (``tb/``); without a run directory it keeps nothing. Files
+    are opened on the first write, so a run directory that is only read stays untouched."""
 
     def __init__(self, run_dir: Optional[Path]):
         self.run_dir = Path(run_dir) if run_dir else None
         self._tb = None
         self._jsonl = None
-        if self.run_dir:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        self._purge_step: Optional[int] = None
 
     @property
     def tb(self):
         """The TensorBoard ``SummaryWriter`` (created on first use), or None without a run dir."""
         if self._tb is None and self.run_dir:
             from torch.utils.tensorboard import SummaryWriter
-            self._tb = SummaryWriter(log_dir=str(self.run_dir / "tb"))
+            self._tb = SummaryWriter(log_dir=str(self.run_dir / "tb"), purge_step=self._purge_step)
         return self._tb
+
+    def _file(self):
+        if self._jsonl is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        return self._jsonl
+
+    def resume_at(self, iteration: int) -> None:
+        """Continue a run from its checkpoint at ``iteration``: rows logged after it (by a run
+        that went on and was killed) are dropped from ``metrics.jsonl``, and TensorBoard hides
+        its events after it, so the resumed run logs each iteration once."""
+        self.close()
+        path = self.run_dir / "metrics.jsonl"
+        if path.is_file():
+            keep = [line for line in path.read_text().splitlines(keepends=True)
+                    if line.strip() and _iteration(line) <= iteration]
+            tmp = path.with_name(".metrics.jsonl.tmp")
+            tmp.write_text("".join(keep))
+            os.replace(tmp, path)
+        self._purge_step = iteration + 1
 
     def log(self, iteration: int, scalars: dict, kind: str = "train") -> None:
         if not self.run_dir:
@@ -38,7 +58,11 @@ class Tracker:
             v = float(v)
             row[k] = v if math.isfinite(v) else str(v)
             self.tb.add_scalar(f"{kind}/{k}", v, int(iteration))
-        self._jsonl.write(json.dumps(row) + "\n")
+        self._file().write(json.dumps(row) + "\n")
+
+    def text(self, tag: str, text: str, iteration: int) -> None:
+        if self.run_dir:
+            self.tb.add_text(tag, text, int(iteration))
 
     def image(self, tag: str, chw, iteration: int) -> None:
         if self.run_dir:
@@ -55,6 +79,13 @@ class Tracker:
         if self._jsonl is not None:
             self._jsonl.close()
             self._jsonl = None
+
+
+def _iteration(line: str) -> int:
+    try:
+        return int(json.loads(line).get("iteration", 0))
+    except (ValueError, AttributeError):
+        return 0
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

@@ -88,6 +88,7 @@ def load_dataset(name: str, path: Optional[str] = None, args: dict | None = None
                  seed: int = 0) -> Dataset:
     ds = DATASETS.build(name, args, where="data", path=path, seed=seed)
     ds.name = name
+    ds.ganlab_spec = {"name": name, "path": path, "args": dict(args or {})}  # for run configs
     return ds
 
 

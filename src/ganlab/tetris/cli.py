@@ -13,6 +13,7 @@ from ..config import load_config
 from ..data import Dataset
 from ..errors import CheckpointError, ConfigError
 from ..game import Game
+from ..paths import output_dir, output_file
 from ..registry import COMMANDS
 from ..tracking import format_value, print_metrics
 from .encoding import one_hot
@@ -43,10 +44,14 @@ def load_emulator(path: str | Path) -> Game:
 
 def read_boards(path: str | Path) -> np.ndarray:
     path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"{path}: no such file")
     try:
         boards = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RecordingError(f"{path}: not a readable .npy array: {exc}") from None
+    except (OSError, ValueError, EOFError) as exc:
+        reason = ("the file is empty (0 bytes)" if path.stat().st_size == 0 else
+                  f"corrupt or truncated: {type(exc).__name__}")
+        raise RecordingError(f"{path}: not a readable .npy array ({reason})") from None
     if boards.ndim != 3 or boards.shape[1:] != (ROWS, COLS):
         raise RecordingError(f"{path}: expected boards of shape (N, {ROWS}, {COLS}), "
                              f"got {boards.shape}")
@@ -58,36 +63,40 @@ def read_boards(path: str | Path) -> np.ndarray:
 def cmd_predict(args) -> None:
     if args.samples < 1:
         raise ConfigError(f"--samples: must be at least 1, got {args.samples}")
+    out_path = output_file(args.out, suffix=".npy", example="predictions")
     boards = read_boards(args.input)
     game = load_emulator(args.run)
     out = predict(game, boards, args.samples, seed=args.seed)
-    np.save(args.out, out)
-    print(f"wrote {out.shape} int8 predictions to {args.out}")
+    np.save(out_path, out)
+    print(f"wrote {out.shape} int8 predictions to {out_path}")
 
 
 def cmd_evaluate(args) -> None:
+    json_path = output_file(args.json, "--json", example="metrics.json") if args.json else None
     pairs = load_recording(args.data, args.split)[args.split]
     game = load_emulator(args.run)
     with torch.no_grad():
         m = evaluate_pairs(game, pairs, diversity_samples=args.samples, seed=args.seed)
-    print_metrics(m, args.json, header=f"metric ({args.split}, {len(pairs)} pairs)")
+    print_metrics(m, json_path, header=f"metric ({args.split}, {len(pairs)} pairs)")
 
 
 def cmd_rollout(args) -> None:
     if args.frames < 1:
         raise ConfigError(f"--frames: must be at least 1, got {args.frames}")
+    gif = output_file(args.gif, "--gif", example="game.gif") if args.gif else None
     game = load_emulator(args.run)
     r = rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif))
     print(f"rollout legality {format_value(r['legality'])} ({r['legal']}/{r['frames']} transitions "
           f"legal); games played {r['games_finished']}")
     print("spawns per piece: " + ", ".join(f"{k} {v}" for k, v in r["spawns"].items()))
-    if args.gif:
-        print(f"GIF: {save_gif(r['frames_kept'], args.gif)}")
+    if gif:
+        print(f"GIF: {save_gif(r['frames_kept'], gif)}")
 
 
 def cmd_record(args) -> None:
     if args.train < 0 or args.test < 0:
         raise ConfigError("--train and --test must be >= 0")
+    output_dir(args.out, "record OUT")
     t0 = time.perf_counter()
     data = record(args.out, args.train, args.test, args.seed, layout=not args.compact_only)
     secs = time.perf_counter() - t0

@@ -9,6 +9,7 @@ across files. The compact file (``recording.npz``) holds the same pairs as ``tra
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ from .rules import COLS, ROWS, TetrisEngine
 
 SPLITS = ("train", "test")
 COMPACT_NAME = "recording.npz"
+MANIFEST_NAME = "recording.json"
 
 
 class RecordingError(DataError, ValueError):
@@ -48,6 +50,15 @@ def record_pairs(n: int, rng: np.random.Generator, every_frame: bool = False) ->
     return pairs[rng.permutation(len(pairs))[:n]]
 
 
+def write_manifest(out: Path, counts: dict, complete: bool, **extra) -> None:
+    """``recording.json``: what a recording holds; written first with ``complete: false`` and
+    again last, so a recording killed mid-write is known to be incomplete."""
+    tmp = out / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps({"format": "ganlab-recording-1", "complete": complete,
+                               "pairs": counts, **extra}, indent=1))
+    os.replace(tmp, out / MANIFEST_NAME)
+
+
 def record(out: str | Path, n_train: int, n_test: int, seed: int = 0, layout: bool = True,
            compact: bool = True) -> dict:
     """Record a data set; train and test come from different games (independent RNG streams)."""
@@ -55,6 +66,8 @@ def record(out: str | Path, n_train: int, n_test: int, seed: int = 0, layout: bo
     data = {"train": record_pairs(n_train, np.random.default_rng([seed, 0])),
             "test": record_pairs(n_test, np.random.default_rng([seed, 1]))}
     out.mkdir(parents=True, exist_ok=True)
+    counts = {split: len(pairs) for split, pairs in data.items()}
+    write_manifest(out, counts, False, seed=seed)
     if layout:
         header = _npy_header()
         for split, pairs in data.items():
@@ -67,6 +80,7 @@ def record(out: str | Path, n_train: int, n_test: int, seed: int = 0, layout: bo
         tmp = out / (COMPACT_NAME + ".tmp.npz")
         np.savez_compressed(tmp, **data, seed=np.int64(seed))
         os.replace(tmp, out / COMPACT_NAME)
+    write_manifest(out, counts, True, seed=seed, layout=layout, compact=compact)
     return data
 
 
@@ -113,19 +127,33 @@ def read_split(folder: Path) -> np.ndarray:
                 arr = np.frombuffer(raw, dtype="<i4", offset=len(_HEADER)).reshape(2, ROWS, COLS)
             else:  # another dtype or layout: let numpy parse it
                 arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise RecordingError(f"{path}: not a readable .npy array: {exc}") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise RecordingError(f"{path}: not a readable .npy array ({_reason(path, exc)})"
+                                 ) from None
         _check_pair(arr, str(path))
         out[i] = arr
     return out
+
+
+def _reason(path: Path, exc: Exception) -> str:
+    if path.is_file() and path.stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"corrupt or truncated: {type(exc).__name__}{': ' + text if text else ''}"
+
+
+def pair_count(folder: Path) -> int:
+    """How many ``N.npy`` files a split folder holds (0 if it is not there)."""
+    return sum(1 for n in os.listdir(folder) if _INDEX.match(n)) if folder.is_dir() else 0
 
 
 def read_compact(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {s: z[s] for s in SPLITS if s in z}
-    except (OSError, ValueError) as exc:
-        raise RecordingError(f"{path}: not a readable .npz file: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - zip, zlib, CRC and format errors alike
+        raise RecordingError(f"{path}: not a readable .npz file ({_reason(path, exc)})"
+                             ) from None
     if not data:
         raise RecordingError(f"{path}: holds neither a train nor a test array")
     for split, arr in data.items():
@@ -141,10 +169,19 @@ def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
     """{split: (N, 2, 22, 10) uint8} from a compact file or an original-layout folder (the
     compact file beside the folders is preferred: one read instead of one per pair)."""
     path = Path(path)
+    if path.is_dir():
+        check_complete(path)
     if path.is_file():
         data = read_compact(path)
     elif (path / COMPACT_NAME).is_file():
         data = read_compact(path / COMPACT_NAME)
+        for s, arr in data.items():
+            files = pair_count(path / s)
+            if files and files != len(arr):
+                raise RecordingError(
+                    f"{path}: {COMPACT_NAME} holds {len(arr)} {s} pairs but {path / s}/ holds "
+                    f"{files} files; they disagree (one is from another recording, or was cut "
+                    f"short): remove the wrong one")
     elif path.is_dir():
         wanted = [split] if split else [s for s in SPLITS if (path / s).is_dir()]
         if not wanted:
@@ -158,3 +195,25 @@ def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
             raise RecordingError(f"{path}: has no {split} split")
         return {split: data[split]}
     return data
+
+
+def check_complete(folder: Path) -> None:
+    """A recording made by ``record`` says in ``recording.json`` whether it was finished and
+    how many pairs each split holds; one that was killed mid-write, or lost files since, is an
+    error. A folder without the manifest (the original project's) is taken as it is."""
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return
+    try:
+        manifest = json.loads(path.read_text())
+        counts = dict(manifest["pairs"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecordingError(f"{path}: not a readable recording manifest ({exc})") from None
+    if not manifest.get("complete"):
+        raise RecordingError(f"{folder}: incomplete recording: {MANIFEST_NAME} says it was "
+                             "still being written (killed mid-write?); record it again")
+    for split, n in counts.items():
+        files = pair_count(folder / split)
+        if files and files != n:
+            raise RecordingError(f"{folder / split}: holds {files} pair files, but "
+                                 f"{MANIFEST_NAME} says the recording made {n}")

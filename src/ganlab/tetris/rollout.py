@@ -7,6 +7,7 @@ an empty board, as the spec says.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,7 @@ import numpy as np
 from .evaluate import predict
 from .metrics import legal_fall, legal_spawn, spawn_piece, spawned_piece_rests
 from .rules import PIECE_NAMES, empty_board
+from .task import text_band
 
 
 def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False) -> dict:
@@ -47,14 +49,34 @@ def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False) -> dict
             "frames_kept": kept}
 
 
+def board_image(board: np.ndarray, caption: str, scale: int = 12) -> np.ndarray:
+    """One frame: the board's filled cells white on black, a grey grid and outline, and a
+    caption band above it."""
+    b = np.asarray(board) > 0
+    rows, cols = b.shape
+    img = np.zeros((rows * scale + 1, cols * scale + 1, 3), np.uint8)
+    cells = np.kron(b.astype(np.uint8) * 235, np.ones((scale, scale), np.uint8))
+    img[:rows * scale, :cols * scale] = cells[..., None]
+    img[::scale, :] = np.maximum(img[::scale, :], 70)  # grid lines
+    img[:, ::scale] = np.maximum(img[:, ::scale], 70)
+    img[[0, -1], :] = 160  # outline
+    img[:, [0, -1]] = 160
+    return np.concatenate([text_band(img.shape[1], [(2, caption)]), img], 0)
+
+
 def save_gif(frames: list, path: str | Path, scale: int = 12, ms: int = 80,
-             limit: Optional[int] = 2000) -> Path:
+             limit: Optional[int] = 2000, events: Optional[list] = None) -> Path:
+    """The frames as an animated GIF, each captioned with its frame number (and the event that
+    made it, where given). Warns when no frame differs from the first."""
     from PIL import Image
+    frames = list(frames[:limit])
+    if len(frames) > 1 and all(np.array_equal(frames[0], f) for f in frames[1:]):
+        print(f"ganlab: warning: {path}: nothing moved in {len(frames)} frames (the emulator "
+              "never changed the board)", file=sys.stderr)
     imgs = []
-    for f in frames[:limit]:
-        a = np.kron(np.asarray(f, np.uint8) * 255, np.ones((scale, scale), np.uint8))
-        imgs.append(Image.fromarray(a))
+    for i, f in enumerate(frames):
+        caption = f"frame {i}" + (f"  {events[i]}" if events and i < len(events) else "")
+        imgs.append(Image.fromarray(board_image(f, caption, scale)))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=ms, loop=0)
     return path

@@ -16,18 +16,38 @@ from .evaluate import evaluate_splits
 from .rules import COLS, ROWS, SPAWN_MASKS
 
 
-def render(cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, scale: int = 6) -> np.ndarray:
-    """Rows of board t | prediction | truth, filled cells white, separators grey."""
+COLUMNS = ("board t", "prediction", "truth")
+
+
+def render(cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, scale: int = 6,
+           titles: bool = True) -> np.ndarray:
+    """Rows of board t | prediction | truth, filled cells white, separators grey; with
+    ``titles`` a band on top names the three columns."""
     rows = []
     for x, p, y in zip(to_boards(cond), to_boards(fake), to_boards(real)):
         sep = np.full((ROWS, 1), 128, np.uint8)
-        x, p, y = (b.numpy().astype(np.uint8) * 255 for b in (x, p, y))
+        x, p, y = (b.cpu().numpy().astype(np.uint8) * 255 for b in (x, p, y))
         rows.append(np.concatenate([x, sep, p, sep, y],
                                    1).astype(np.uint8))
         rows.append(np.full((1, 3 * COLS + 2), 128, np.uint8))
     img = np.concatenate(rows[:-1], 0)
     img = np.kron(img, np.ones((scale, scale), np.uint8))
-    return np.repeat(img[..., None], 3, axis=2)
+    img = np.repeat(img[..., None], 3, axis=2)
+    if not titles:
+        return img
+    width = (COLS + 1) * scale
+    band = text_band(img.shape[1], [(i * width + 1, name) for i, name in enumerate(COLUMNS)])
+    return np.concatenate([band, img], 0)
+
+
+def text_band(width: int, labels: list, height: int = 14) -> np.ndarray:
+    """A dark (height, width, 3) band with each ``(x, text)`` written at x (PIL's own font)."""
+    from PIL import Image, ImageDraw
+    im = Image.new("RGB", (width, height), (40, 40, 40))
+    draw = ImageDraw.Draw(im)
+    for x, text in labels:
+        draw.text((x, 1), text, fill=(230, 230, 230))
+    return np.asarray(im)
 
 
 def stochastic(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -61,7 +81,7 @@ class TetrisTask(Task):
         return to_boards(x)
 
     def draw(self, samples, path, *, conditions=None, truth=None, classes=0, title=""):
-        grid = render(conditions, samples, truth)
+        grid = render(conditions, samples, truth, scale=8)
         save_rgb(grid, path)
         return grid
 
