@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -112,6 +113,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", default="ring8,mnist-dcgan,tetris")
     ap.add_argument("--modes", default="default,fixed")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="times each alone measurement is taken (modes alternating; median)")
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0))
     ENV = {k: v for k, v in os.environ.items() if k not in ("GANLAB_THREADS", "OMP_NUM_THREADS")}
@@ -119,21 +122,31 @@ def main():
     mnist = fake_mnist(work / "mnist")
     print(f"# training beside another run; {cores} cores, {sys.platform}, "
           f"{time.strftime('%Y-%m-%d')}")
-    print("| preset | threads | alone ms/iter | beside: this run ms/iter | beside: the other run "
-          "ms/iter | beside / alone | threads chosen beside |")
+    print("| preset | threads | alone ms/iter (median of the repeats) | beside: this run ms/iter "
+          "| beside: the other run ms/iter | beside / alone | threads chosen beside |")
     print("|---|---|---|---|---|---|---|")
     try:
         for preset in args.presets.split(","):
             base = [f"data.path={mnist}"] if preset.startswith("mnist") else []
-            for mode in args.modes.split(","):
-                extra = base + ([f"train.threads={cores}"] if mode == "fixed" else [])
+            modes = args.modes.split(",")
+            extras = {m: base + ([f"train.threads={cores}"] if m == "fixed" else [])
+                      for m in modes}
+            alone_ms = {m: [] for m in modes}
+            for _ in range(args.repeat):  # alternating, so drift of the machine hits both
+                for mode in modes:
+                    shutil.rmtree(work / "alone", ignore_errors=True)
+                    alone_ms[mode].append(timed_run(preset, work / "alone", ITERS[preset],
+                                                    extras[mode])[0])
+            for mode in modes:
+                extra = extras[mode]
                 label = "auto (default)" if mode == "default" else f"fixed {cores} (torch's default)"
-                for sub in ("alone", "background", "foreground"):
+                for sub in ("background", "foreground"):
                     shutil.rmtree(work / sub, ignore_errors=True)
-                alone, _ = timed_run(preset, work / "alone", ITERS[preset], extra)
+                alone = statistics.median(alone_ms[mode])
                 ms, threads, other = beside(preset, work, ITERS[preset], extra)
                 other_s = f"{other:.1f}" if other else "-"
-                print(f"| {preset} | {label} | {alone:.1f} | {ms:.1f} | {other_s} | "
+                spread = "/".join(f"{v:.0f}" for v in alone_ms[mode])
+                print(f"| {preset} | {label} | {alone:.1f} ({spread}) | {ms:.1f} | {other_s} | "
                       f"{ms / alone:.2f} | {threads or '-'} |", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

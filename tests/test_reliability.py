@@ -445,3 +445,12 @@ def test_a_rollout_gif_of_a_still_emulator_is_drawn_and_warned_about(tmp_path, c
     im.seek(4)
     last = np.asarray(im.convert("RGB"))
     assert not np.array_equal(first, last)  # the frame numbers differ
+
+
+def test_a_gif_needs_a_gif_name(runs, tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    code, _, err = cli(capsys, "tetris", "rollout", runs / "tetris", "--frames", "2", "--gif",
+                       target)
+    one_error(code, err, str(target), "must end in .gif")
+    assert target.read_text() == "mine"

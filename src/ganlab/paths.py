@@ -45,12 +45,14 @@ def output_dir(path: str | Path, what: str = "--out") -> Path:
 
 
 def output_file(path: str | Path, what: str = "--out", suffix: str = "",
-                example: str = "out") -> Path:
+                example: str = "out", required_suffix: str = "") -> Path:
     """The file that will be written for ``path`` (``suffix`` appended where it lacks it, as
-    numpy does for ``.npy`` and ``.npz``)."""
+    numpy does for ``.npy`` and ``.npz``; ``required_suffix``: the name must end so, since the
+    writer picks its format by it). An existing file is overwritten."""
     p = Path(path)
     if suffix and p.suffix != suffix:
         p = p.with_name(p.name + suffix)
+
     if Path(path).is_dir() or p.is_dir():
         raise ConfigError(f"{what} {path}: is a folder; give a file name, e.g. "
                           f"{Path(path) / (example + suffix)}")
@@ -62,6 +64,8 @@ def output_file(path: str | Path, what: str = "--out", suffix: str = "",
     _probe(parent, what, p)
     if p.exists() and not os.access(p, os.W_OK):
         raise ConfigError(f"{what} {path}: the file exists and is read-only")
+    if required_suffix and p.suffix.lower() != required_suffix:
+        raise ConfigError(f"{what} {path}: the file name must end in {required_suffix}")
     return p
 
 

@@ -83,7 +83,8 @@ def cmd_evaluate(args) -> None:
 def cmd_rollout(args) -> None:
     if args.frames < 1:
         raise ConfigError(f"--frames: must be at least 1, got {args.frames}")
-    gif = output_file(args.gif, "--gif", example="game.gif") if args.gif else None
+    gif = (output_file(args.gif, "--gif", example="game.gif", required_suffix=".gif")
+           if args.gif else None)
     game = load_emulator(args.run)
     r = rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif))
     print(f"rollout legality {format_value(r['legality'])} ({r['legal']}/{r['frames']} transitions "
