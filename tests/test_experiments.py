@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,7 +81,63 @@ def test_compare_tables_welch_and_undefined(tmp_path):
     assert (tmp_path / "rep" / "acc.png").is_file()
     with pytest.raises(ConfigError, match="--baseline: no configuration 'nope'"):
         compare([str(sw)], tmp_path / "rep", baseline="nope")
-    assert welch([1.0], [2.0, 3.0], "two-sided") is None  # too few to test
+    assert welch([1.0], [2.0, 3.0], "two-sided") == (None, "fewer than 2 values")
+
+
+def _sweep_of(tmp_path, configs: dict) -> Path:
+    sw = tmp_path / "sw"
+    runs = []
+    for combo, vals in configs.items():
+        for seed, v in enumerate(vals):
+            d = f"{combo}/seed{seed}"
+            _fake_run(sw / d, seed, [0.1, v])
+            runs.append({"combo": combo, "seed": seed, "dir": d})
+    (sw / "sweep.json").write_text(json.dumps({"runs": runs}))
+    return sw
+
+
+def test_compare_confidence_intervals_effect_sizes_and_many_tests(tmp_path):
+    import numpy as np
+    from scipy.stats import bootstrap, false_discovery_control
+    configs = {"lr=1": [0.50, 0.52, 0.55, 0.49], "lr=2": [0.60, 0.62, 0.66, 0.58],
+               "lr=3": [0.51, 0.50, 0.56, 0.48], "lr=4": [0.70, 0.71, 0.69, 0.72]}
+    text = compare([str(_sweep_of(tmp_path, configs))], tmp_path / "rep")
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())["acc"]
+    # no --baseline: the sweep grid's first configuration, and the report says so
+    assert "Baseline: `lr=1` (the first configuration of the sweep grid" in text
+    assert rep["lr=1"]["p_value"] is None and rep["lr=2"]["p_value"] is not None
+    want = bootstrap((np.array(configs["lr=2"]),), np.mean, n_resamples=10_000,
+                     method="percentile", rng=np.random.default_rng(0)).confidence_interval
+    assert rep["lr=2"]["ci95"] == pytest.approx([want.low, want.high])
+    assert want.low < rep["lr=2"]["mean"] < want.high
+    a, b = np.array(configs["lr=2"]), np.array(configs["lr=1"])
+    pooled = np.sqrt((3 * a.var(ddof=1) + 3 * b.var(ddof=1)) / 6)
+    assert rep["lr=2"]["hedges_g"] == pytest.approx((a.mean() - b.mean()) / pooled
+                                                    * (1 - 3 / (4 * 8 - 9)))
+    ps = [rep[c]["p_value"] for c in ("lr=2", "lr=3", "lr=4")]
+    bh = false_discovery_control(ps, method="bh")
+    assert [rep[c]["p_bh"] for c in ("lr=2", "lr=3", "lr=4")] == pytest.approx(list(bh))
+    assert rep["lr=3"]["p_bh"] >= rep["lr=3"]["p_value"]  # corrected upwards
+    assert "| g | p | p (BH) |" in text
+
+
+def test_compare_of_identical_values_says_so_without_warnings(tmp_path, recwarn):
+    sw = _sweep_of(tmp_path, {"a": [0.5, 0.5, 0.5], "b": [0.5, 0.5, 0.5], "c": [0.7, 0.7, 0.7],
+                              "d": [0.6, 0.62, 0.64]})
+    text = compare([str(sw)], tmp_path / "rep", baseline="a")
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())["acc"]
+    assert rep["b"]["note"] == "identical values" and rep["b"]["p_value"] is None
+    assert "a t-test does not apply" in rep["c"]["note"]
+    assert rep["d"]["p_value"] is not None
+    assert not [w for w in recwarn if "scipy" in str(w.filename) or "Precision" in str(w.message)]
+    assert "identical values" in text
+
+
+def test_loss_name_shorthand_in_grids_and_sets():
+    from ganlab.config import load_config
+    assert load_config("ring8", ["loss=hinge"]).loss.name == "hinge"
+    runs = plan("ring8", 1, ["loss=lsgan,hinge"], Path("/tmp/x"), TINY)
+    assert [load_config("ring8", r.overrides).loss.name for r in runs] == ["lsgan", "hinge"]
 
 
 def test_compare_and_sweep_commands(tmp_path):

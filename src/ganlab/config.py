@@ -156,8 +156,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         inner = [o for o in opts if o is not type(None)]
         return _coerce(value, inner[0], where)
     if dataclasses.is_dataclass(tp):
-        if isinstance(value, str) and tp is Component:
-            value = {"name": value}
+        if isinstance(value, str) and "name" in {f.name for f in dataclasses.fields(tp)}:
+            value = {"name": value}  # ``loss: hinge`` or ``--grid loss=lsgan,hinge``: the name
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return from_dict(tp, value, where)

@@ -12,6 +12,8 @@ Name in a config (``regularizers: [{name: ..., args: {...}}]``), its module and 
   2017).
 - ``pack`` (d_inputs): PacGAN (Lin et al. 2018): D judges ``m`` samples at once, concatenated
   along the feature/channel axis; D must be built for ``m`` times the input size.
+- ``diffaugment`` (diffaugment): DiffAugment (Zhao et al. 2020): differentiable colour,
+  translation and cutout of every image D sees, real and fake, for small data sets.
 - ``replay-buffer`` (d_inputs): D's fake batch mixes in past fakes from a pool (Shrivastava et
   al. 2017).
 - ``gradient-penalty`` (penalties): WGAN-GP's penalty (Gulrajani et al. 2017).
@@ -46,8 +48,8 @@ Name in a config (``regularizers: [{name: ..., args: {...}}]``), its module and 
 A new trick is one module here (a class in the roles it needs, registered with
 ``@TRICKS.register``), its import line below, and its test.
 """
-from . import (acgan, averaging, consistency, d_inputs, filters, matching,  # noqa: F401
-               normalization, penalties, reconstruction, schedule, targets)
+from . import (acgan, averaging, consistency, d_inputs, diffaugment, filters,  # noqa: F401
+               matching, normalization, penalties, reconstruction, schedule, targets)
 from .averaging import EMA, HistoricalAveraging
 from .d_inputs import InstanceNoise, Pack, ReplayBuffer
 from .filters import DiscriminatorRejection, JacobianTruncation
