@@ -105,7 +105,7 @@ def main():
         _cases(work, t, args, mounts)
     finally:
         for m in mounts:
-            subprocess.run(["umount", str(m)], capture_output=True)
+            subprocess.run(["umount", "-l", str(m)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
     counts = {}
     for _, verdict, _ in t.rows:

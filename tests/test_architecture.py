@@ -17,7 +17,7 @@ LAYERS = [
      "distributed", "tasks", "data", "conditioning", "hooks"},
     {"tricks"},
     {"players", "inputs", "step", "sampling", "state", "trainer"},
-    {"callbacks", "threads"},
+    {"callbacks", "threads", "alarms"},
     {"game"},
     {"run"},
     {"evaluation", "sweep", "compare"},

@@ -84,7 +84,7 @@ def readonly(tmp_path):
     (target / "inside").mkdir()
     subprocess.run(["mount", "-o", "remount,ro", str(target)], check=True)
     yield target
-    subprocess.run(["umount", str(target)], check=False)
+    subprocess.run(["umount", "-l", str(target)], check=False)
 
 
 def out_commands(runs, out):
@@ -235,7 +235,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, capsys
         assert state["iteration"] == 2
         assert not list((disk / "run" / "checkpoints").glob(".*tmp*"))
     finally:
-        subprocess.run(["umount", str(disk)], check=False)
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_sample_on_a_tetris_run_writes_board_pairs(runs, tmp_path, capsys):

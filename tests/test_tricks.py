@@ -23,7 +23,9 @@ class FakeContext:
     """What a seeded trick reads of its context."""
 
     def __init__(self, seed=0, iteration=0):
+        from ganlab.tasks import ImageTask
         self.device, self.seed, self.iteration = torch.device("cpu"), seed, iteration
+        self.task = ImageTask()
 
 
 def seeded(trick):
@@ -548,3 +550,39 @@ def test_consistency_regularization_compares_scores_under_augmentation():
     h = Game.from_config(tiny_config("regularizers=[{name: consistency, args: "
                                      "{noise: 0.05, fakes: true}}]")).play(3)
     assert len(h["d_consistency"]) == 3 and min(h["d_consistency"]) >= 0
+
+
+def test_diffaugment_is_differentiable_random_per_image_and_on_every_input(tiny_mnist):
+    from ganlab.tricks.diffaugment import DiffAugment
+    x = torch.rand(16, 1, 16, 16) * 2 - 1
+    cut = seeded(DiffAugment(policy="cutout", cutout=0.5))
+    out = cut.d_input(x, "real")
+    zero = (out == 0) & (x != 0)
+    per_image = zero.flatten(1).sum(1)
+    assert (per_image > 0).all() and (per_image <= 64).all()  # an 8x8 square at most
+    assert len({tuple(z.nonzero()[0].tolist()) for z in zero}) > 4  # at random places
+    move = seeded(DiffAugment(policy="translation", translation=0.25))
+    ramp = torch.arange(1.0, 17.0).repeat(16, 1).expand(8, 1, 16, 16).contiguous()
+    shifted = move.d_input(ramp, "fake")
+    for img in shifted:  # each row is the ramp shifted by at most 4, zero-filled
+        row = img[0, 8]
+        inside = row[row != 0]
+        steps = inside[1:] - inside[:-1]
+        assert torch.equal(steps, torch.ones_like(steps)) and len(inside) >= 12
+    col = seeded(DiffAugment(policy="color"))
+    x.requires_grad_(True)
+    col.d_input(x, "g").sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # G gets gradients through it
+    with pytest.raises(ConfigError, match="policy: unknown rotate"):
+        Game.from_config(tiny_config("regularizers=[{name: diffaugment, args: "
+                                     "{policy: 'color,rotate'}}]"))
+    with pytest.raises(ConfigError, match="augments images; these examples are 2-D points"):
+        Game.from_config(tiny_config("regularizers=[diffaugment]"))
+    from test_conditional import cond_config
+    calls = []
+    game = Game.from_config(cond_config(tiny_mnist, "regularizers=[diffaugment]"))
+    aug = game.tricks.all[0]
+    real_input = aug.d_input
+    aug.d_input = lambda x, phase: (calls.append(phase), real_input(x, phase))[1]
+    game.play(1)
+    assert calls == ["real", "fake", "g"]  # every image D sees

@@ -199,16 +199,17 @@ class Evaluate(Periodic):
 
     flush = True
 
-    def __init__(self, every: int, best_metric: Optional[str], best_mode: str):
+    def __init__(self, every: int, best_metric: Optional[str], best_mode: str,
+                 samples: Optional[int] = None):
         super().__init__(every)
-        self.best_metric, self.best_mode = best_metric, best_mode
+        self.best_metric, self.best_mode, self.samples = best_metric, best_mode, samples
 
     def run(self, game) -> None:
         if game.is_main:
             self.evaluate(game)
 
     def evaluate(self, game) -> dict:
-        metrics = game.data.task.evaluate(game)
+        metrics = game.data.task.evaluate(game, self.samples)
         if not metrics:
             return {}
         p = game.progress

@@ -19,6 +19,8 @@ from .evaluation import evaluate_run
 from .registry import COMMANDS
 from .paths import output_dir, output_file
 from .run import open_run, resume, train
+from .sampling import latent_walk
+from .viz import save_animation
 from .sweep import sweep
 from .tracking import print_metrics
 
@@ -90,6 +92,8 @@ def _filters(args) -> list[tuple[str, dict]]:
 def cmd_sample(args) -> None:
     if args.n < 1:
         raise ConfigError(f"--n: must be at least 1, got {args.n}")
+    if args.interpolate is not None:
+        return _walk(args)
     out = output_file(args.out, suffix=".npz", example="samples")
     game = open_run(args.run_dir, filters=_filters(args))
     if game.iteration == 0:
@@ -107,6 +111,24 @@ def cmd_sample(args) -> None:
                  "pairs, (N, 2, ...))")
     np.savez_compressed(out, **arrays)
     print(f"wrote {what} (iteration {game.iteration}) to {out}")
+
+
+def _walk(args) -> None:
+    """``ganlab sample RUN --interpolate N --out walk.gif``."""
+    if args.interpolate < 2:
+        raise ConfigError(f"--interpolate: at least 2 latents to walk between, got "
+                          f"{args.interpolate}")
+    out = output_file(args.out, example="walk.gif", required_suffix=".gif")
+    game = open_run(args.run_dir)
+    if game.iteration == 0:
+        raise CheckpointError(f"{args.run_dir}: has no checkpoint to sample from")
+    if not game.data.task.images:
+        raise ConfigError(f"{args.run_dir}: --interpolate draws images; this run's examples are "
+                          f"{game.data.task.describe()}")
+    frames = latent_walk(game, args.interpolate, steps=args.steps)
+    save_animation(frames, out)
+    print(f"wrote a walk through {args.interpolate} latents ({len(frames)} frames of "
+          f"{len(frames[0])} images) to {out}")
 
 
 def _array(t) -> np.ndarray:
@@ -166,9 +188,15 @@ COMMANDS_CORE = {
         ("config", dict(help="YAML file or preset name (see `ganlab presets`)")),
         ("--out", dict(help="run directory (default: runs/NAME-TIMESTAMP)")), SET]),
     "resume": (cmd_resume, "continue a run from its latest checkpoint", [("run_dir", {}), SET]),
-    "sample": (cmd_sample, "write generated samples (data scale) to an .npz file", [
-        ("run_dir", {}), ("--n", dict(type=int, default=64)),
-        ("--out", dict(required=True)), *FILTER]),
+    "sample": (cmd_sample, "write generated samples (data scale) to an .npz file, or a walk "
+               "through latent space to a GIF", [
+                   ("run_dir", {}), ("--n", dict(type=int, default=64)),
+                   ("--out", dict(required=True)),
+                   ("--interpolate", dict(type=int, metavar="N", help="a latent-space walk "
+                                          "through N random latents (spherical interpolation) as "
+                                          "an animated GIF (--out walk.gif), for image runs")),
+                   ("--steps", dict(type=int, default=12, help="frames from one latent to the "
+                                    "next in a walk")), *FILTER]),
     "evaluate": (cmd_evaluate, "every metric that applies to a run, table + JSON", [
         ("run_dir", {}),
         ("--n", dict(type=int, default=None, help="generated samples (default: the task's own, "

@@ -77,6 +77,21 @@ class LossConfig:
 
 
 @dataclass
+class AlarmConfig:
+    """The failure signs checked at every evaluation (``train.eval_every``), each with its
+    threshold; ``null`` turns a sign off."""
+
+    modes_drop: Optional[int] = 1  # modes captured fell this many below the run's best so far
+    class_kl: Optional[float] = 0.1  # class-histogram KL to uniform above this
+    piece_tv: Optional[float] = 0.2  # Tetris piece TV above this
+    d_accuracy: Optional[float] = 0.99  # D's accuracy on its last batches at or above this
+    d_loss: Optional[float] = 1.0e-3  # D's adversarial loss below this (losses bounded by 0)
+    g_grad: Optional[float] = 0.01  # G's last gradient norm below this share of its largest
+    diversity: Optional[float] = 0.2  # samples' mean pairwise distance / the data's below this
+    patience: int = 2  # evaluations in a row a sign must show before it is an alarm
+
+
+@dataclass
 class TrainConfig:
     iterations: int = 1000
     n_critic: int = 1
@@ -95,6 +110,10 @@ class TrainConfig:
     histogram_every: int = 0  # TensorBoard histograms of weights, gradients, D scores (0: never)
     best_metric: Optional[str] = None  # keep checkpoints/best.pt by this evaluation metric
     best_mode: str = "max"  # max | min
+    eval_samples: Optional[int] = None  # samples an evaluation during training draws (None: the
+    #                                    task's own, 10,000 images, 2,500 points)
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)  # failure signs, at evaluations
+    stop_on_alarm: bool = False  # stop training at the first alarm (the best checkpoint kept)
 
 
 @dataclass
@@ -355,6 +374,9 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.histogram_every: must be >= 0, got {cfg.train.histogram_every}")
     if cfg.train.eval_every < 0:
         raise ConfigError(f"train.eval_every: must be >= 0, got {cfg.train.eval_every}")
+    if cfg.train.alarms.patience < 1:
+        raise ConfigError(f"train.alarms.patience: must be at least 1, got "
+                          f"{cfg.train.alarms.patience}")
     if cfg.train.threads is not None and cfg.train.threads < 1:
         raise ConfigError(f"train.threads: must be at least 1 (or unset: auto), got "
                           f"{cfg.train.threads}")

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from . import callbacks as cb
+from .alarms import Alarms
 from . import checkpoint as ckpt
 from . import state as run_state
 from .conditioning import conditioning_for
@@ -42,7 +43,7 @@ from .inputs import TrainingInputs
 from .lock import RunLock
 from .losses import LossPair, get_loss
 from .players import Players
-from .registry import LATENTS, MODELS, TRICKS
+from .registry import LATENTS, MODELS, TRICKS, accepted_kwargs
 from .sampling import Sampler
 from .state import History, Progress
 from .step import GanStep
@@ -63,6 +64,8 @@ OPTIONS = {
     "eval_every": "train.eval_every", "best_metric": "train.best_metric",
     "best_mode": "train.best_mode", "histogram_every": "train.histogram_every",
     "max_seconds": "train.max_seconds", "threads": "train.threads",
+    "eval_samples": "train.eval_samples", "alarms": "train.alarms",
+    "stop_on_alarm": "train.stop_on_alarm",
 }
 # what a Game built in a notebook starts from, where the config's defaults differ
 NOTEBOOK_DEFAULTS = {"train": {"device": "cpu", "iterations": 0}}
@@ -146,6 +149,22 @@ def build_trick(name: str, args: dict, where: str) -> Trick:
     return trick
 
 
+def build_model(spec, where: str, from_data: dict, **extra) -> nn.Module:
+    """A registered model; the arguments the data decides (``Task.model_args``) are filled in
+    where the model takes them and the config does not give them, and checked where it does."""
+    factory = MODELS.get(spec.name, f"{where}.name")
+    accepted, _ = accepted_kwargs(factory)
+    fill = {}
+    for key, value in from_data.items():
+        if key not in accepted:
+            continue
+        if key in spec.args and spec.args[key] != value:
+            raise ConfigError(f"{where}.args.{key}: {spec.args[key]}, but the data's examples "
+                              f"have {key} {value}")
+        fill[key] = value
+    return MODELS.build(spec.name, {**fill, **spec.args}, where=where, **extra)
+
+
 class Game:
     """A GAN training run: two networks, data, a loss, tricks, and everything to resume.
 
@@ -205,7 +224,7 @@ class Game:
                                self.latent_dim, self.tricks, self.seed, self.device,
                                t.num_samples)
         self.step = GanStep(self.players, self.inputs, loss, self.tricks, t.n_critic,
-                            keep_scores=bool(t.histogram_every))
+                            keep_scores=bool(t.histogram_every or t.eval_every))
         self.progress = Progress()
         self.run_dir = Path(run_dir) if run_dir else None
         self.is_main = self.rank == 0
@@ -234,7 +253,9 @@ class Game:
         if self.run_dir and self.is_main:
             out.append(cb.WriteSamples(t.sample_every))
         if t.eval_every:  # before the checkpoint of the same iteration, which then holds it
-            out.append(cb.Evaluate(t.eval_every, t.best_metric, t.best_mode))
+            out.append(cb.Evaluate(t.eval_every, t.best_metric, t.best_mode, t.eval_samples))
+            out.append(Alarms(t.alarms, t.eval_every, t.stop_on_alarm,
+                              log=None if self.is_main else (lambda msg: None)))
         if self.run_dir:
             out.append(cb.SaveCheckpoints(t.checkpoint_every))
         if self.run_dir and self.is_main and t.histogram_every:
@@ -254,10 +275,10 @@ class Game:
             torch.backends.cudnn.benchmark = False
         ckpt.seed_everything(cfg.seed)
         data = dataset or load_dataset(cfg.data.name, cfg.data.path, cfg.data.args, seed=cfg.seed)
-        G = MODELS.build(cfg.model.generator.name, cfg.model.generator.args,
-                         where="model.generator", latent_dim=cfg.latent.dim)
-        D = MODELS.build(cfg.model.discriminator.name, cfg.model.discriminator.args,
-                         where="model.discriminator")
+        from_data = data.task.model_args(data)
+        G = build_model(cfg.model.generator, "model.generator", from_data,
+                        latent_dim=cfg.latent.dim)
+        D = build_model(cfg.model.discriminator, "model.discriminator", from_data)
         apply_init(G, cfg.model.init)
         apply_init(D, cfg.model.init)
         return cls(G, D, data, config=cfg, run_dir=run_dir)
@@ -345,7 +366,8 @@ class Game:
         """The task's metrics now (``ganlab.tasks``), logged as an ``eval`` row; with
         ``train.best_metric`` the best checkpoint so far is kept as ``checkpoints/best.pt``."""
         t = self.config.train
-        return cb.Evaluate(t.eval_every, t.best_metric, t.best_mode).evaluate(self)
+        return cb.Evaluate(t.eval_every, t.best_metric, t.best_mode,
+                           t.eval_samples).evaluate(self)
 
     # --- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -88,3 +88,39 @@ class Sampler:
             out[pending] = self.generate(G, noise[pending], c[~keep] if c is not None else None)
         raise RuntimeError(f"sample: {len(pending)} of {out.shape[0]} samples still rejected "
                            f"after {max_rounds} rounds of {', '.join(f.key for f in filters)}")
+
+
+def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
+    """Spherical interpolation between the rows of ``a`` and ``b`` (White 2016, "Sampling
+    Generative Networks"); along the great circle, so an interpolated Gaussian latent keeps a
+    typical norm. Parallel rows fall back to a straight line."""
+    an = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    bn = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1, 1))
+    so = torch.sin(omega)
+    straight = (1 - t) * a + t * b
+    curved = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / so.clamp_min(1e-12)
+    return torch.where(so > 1e-6, curved, straight)
+
+
+def latent_walk(game, keyframes: int, steps: int = 12, walks: int = 8, seed: int = 0
+                ) -> list[Tensor]:
+    """Frames of a walk through latent space: ``keyframes`` random latents visited in a loop,
+    ``steps`` frames from each to the next by :func:`slerp`. Each frame holds ``walks``
+    independent walks side by side (a class-conditional game: one walk per class, all on the
+    same path). Returns the frames' images, each (walks, C, H, W) in [-1, 1]."""
+    gen = torch.Generator(device=game.device).manual_seed(seed)
+    cond = game.conditioning
+    if cond.kind == "labels":
+        walks = cond.num_classes
+        labels = torch.arange(walks, device=game.device)
+        keys = [game.sample_latent(1, generator=gen).expand(walks, -1) for _ in range(keyframes)]
+    else:
+        labels = None
+        keys = [game.sample_latent(walks, generator=gen) for _ in range(keyframes)]
+    frames = []
+    for i in range(keyframes):
+        a, b = keys[i], keys[(i + 1) % keyframes]
+        for s in range(steps):
+            frames.append(game.sample(noise=slerp(a, b, s / steps), labels=labels))
+    return frames

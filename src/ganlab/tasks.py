@@ -62,6 +62,11 @@ class Task:
         """Lines the command line prints after training."""
         return []
 
+    def model_args(self, data) -> dict:
+        """Model arguments the data decides (a network that takes them and is not given them by
+        its config gets these: an image's channels and size, a board's rows and columns)."""
+        return {}
+
     def describe(self) -> str:
         return "examples"
 
@@ -114,6 +119,10 @@ class ImageTask(Task):
     def draw(self, samples, path, *, conditions=None, truth=None, classes=0, title=""):
         return save_grid(samples, path, nrow=len(samples) // classes if classes else None)
 
+    def model_args(self, data) -> dict:
+        c, h, w = data.example_shape
+        return {"channels": c, "image_size": h}
+
     def reference(self, game, n: int) -> torch.Tensor:
         """The real images generated ones are compared with."""
         return subset(game.data.examples, n)
@@ -134,20 +143,29 @@ class ImageTask(Task):
         n = n or self.eval_samples
         fake = game.sample(n).cpu()
         real, floor_real = self.reference(game, n), self.floor_reference(game, n)
-        out, floor = {}, {}
+        out = {}
         if self.domain_network:
             out.update(self.domain_metrics(real, fake))
-            if floor_real is not None:
-                floor.update(self.domain_metrics(real, floor_real))
         if inception is not None:
             out.update(inception_metrics(inception, real, fake))
-            if floor_real is not None:
-                floor.update(inception_metrics(inception, real, floor_real))
+        floor = self._floor(real, floor_real, n, inception) if floor_real is not None else {}
         out.update({f"real_vs_real/{k}": v for k, v in floor.items() if k != "class_counts"})
         for key in ("fid", "inception_fid"):
             if floor.get(key):
                 out[f"{key}_over_floor"] = out[key] / floor[key]
         return out
+
+    def _floor(self, real, floor_real, n: int, inception) -> dict:
+        """The real-vs-real floor of each metric; it does not depend on the model, so an
+        evaluation during training computes it once."""
+        key = (n, id(inception))
+        cache = self.__dict__.setdefault("_floors", {})
+        if key not in cache:
+            floor = dict(self.domain_metrics(real, floor_real)) if self.domain_network else {}
+            if inception is not None:
+                floor.update(inception_metrics(inception, real, floor_real))
+            cache[key] = floor
+        return cache[key]
 
     def describe(self) -> str:
         return "images"

@@ -60,6 +60,12 @@ class Tracker:
             self.tb.add_scalar(f"{kind}/{k}", v, int(iteration))
         self._file().write(json.dumps(row) + "\n")
 
+    def event(self, iteration: int, kind: str, fields: dict) -> None:
+        """A row of any JSON values (an alarm, a note) in ``metrics.jsonl``."""
+        if self.run_dir:
+            self._file().write(json.dumps({"iteration": int(iteration), "kind": kind,
+                                           **fields}) + "\n")
+
     def text(self, tag: str, text: str, iteration: int) -> None:
         if self.run_dir:
             self.tb.add_text(tag, text, int(iteration))

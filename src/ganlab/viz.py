@@ -90,3 +90,16 @@ def save_loss_plot(history: dict, path: str | Path, smooth: int = 0) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
+
+
+def save_animation(frames: list, path: str | Path, scale: int = 3, ms: int = 80,
+                   nrow: int | None = None) -> Path:
+    """An animated GIF of image batches (each (N, C, H, W) in [-1, 1], tiled in a row)."""
+    from PIL import Image
+    imgs = []
+    for batch in frames:
+        grid = make_grid(batch, nrow=nrow or len(batch))
+        im = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
+        imgs.append(im.resize((im.width * scale, im.height * scale), Image.NEAREST))
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=ms, loop=0)
+    return Path(path)

@@ -92,6 +92,6 @@ def load_dataset(name: str, path: Optional[str] = None, args: dict | None = None
     return ds
 
 
-from . import cifar, mnist, toy  # noqa: E402,F401  (register the datasets)
+from . import cifar, imagefolder, mnist, toy  # noqa: E402,F401  (register the datasets)
 
 __all__ = ["DATASETS", "Dataset", "BatchSampler", "load_dataset"]

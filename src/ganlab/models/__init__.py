@@ -6,7 +6,7 @@ maps a ``(N, latent_dim)`` batch to examples shaped like the data (``(N, C, H, W
 """
 from ..registry import MODELS
 
-from . import conditional, cs231n, dcgan, goethe, norms, toy  # noqa: E402,F401  (register the models)
+from . import conditional, cs231n, dcgan, goethe, norms, radford, toy  # noqa: E402,F401
 
 
 def count_params(model) -> int:
