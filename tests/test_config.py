@@ -35,7 +35,7 @@ def test_unknown_key_lists_valid_keys(tmp_path):
     ("loss.name=wgan_gp", "unknown loss 'wgan_gp'; valid: hinge, lsgan, minimax"),
     ("model.generator.name=big", "model.generator.name: unknown model 'big'"),
     ("model.init=he", "model.init: unknown init 'he'; valid: dcgan, default, kaiming-fan-in"),
-    ("data.name=cifar", "data.name: unknown dataset 'cifar'; valid: cifar10, grid25, mnist, ring8"),
+    ("data.name=cifar", "data.name: unknown dataset 'cifar'; valid: cifar10, grid25, imagefolder, mnist"),
     ("latent.dist=gauss", "latent.dist: unknown latent distribution 'gauss'"),
     ("train.iterations=many", "train.iterations: expected an integer, got 'many'"),
     ("train.n_critic=0", "train.n_critic: must be at least 1"),
