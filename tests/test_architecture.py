@@ -20,7 +20,7 @@ LAYERS = [
     {"callbacks", "threads", "alarms"},
     {"game"},
     {"run"},
-    {"evaluation", "sweep", "compare"},
+    {"evaluation", "sweep", "compare", "report"},
     {"cli", "__main__", "__init__"},
 ]
 PLUGINS = {"tetris"}  # on top: a plugin may import anything below the command line

@@ -18,6 +18,7 @@ from .errors import CheckpointError, ConfigError, GanlabError
 from .evaluation import evaluate_run
 from .registry import COMMANDS
 from .paths import output_dir, output_file
+from .report import report, run_report
 from .run import open_run, resume, train
 from .sampling import latent_walk
 from .viz import save_animation
@@ -61,6 +62,7 @@ def _summary(game, trained_from: int = 0) -> None:
         print(f"  metrics:     {rd / 'metrics.jsonl'}")
         print(f"  tensorboard: {tensorboard_command(rd / 'tb')}")
         print(f"  checkpoint:  {rd / 'checkpoints' / 'latest.pt'}")
+        print(f"  report:      {run_report(rd)}  (open it in a browser)")
 
 
 def cmd_train(args) -> None:
@@ -170,6 +172,12 @@ def cmd_compare(args) -> None:
     print(f"report: {Path(out) / 'report.md'} (tables; plots beside it)")
 
 
+def cmd_report(args) -> None:
+    out = (output_file(args.out, example="report.html", required_suffix=".html")
+           if args.out else None)
+    print(f"report: {report(args.path, out)}")
+
+
 def cmd_evaluate(args) -> None:
     json_path = output_file(args.json, "--json", example="metrics.json") if args.json else None
     print_metrics(evaluate_run(args.run_dir, n=args.n, inception=args.inception,
@@ -215,6 +223,9 @@ COMMANDS_CORE = {
         ("--threads", dict(type=int, default=None,
                            help="torch threads per run (default: cores / jobs)")),
         ("--backend", dict(default="local", choices=["local", "ray"])), SET]),
+    "report": (cmd_report, "one self-contained HTML page of a run or a sweep", [
+        ("path", dict(metavar="RUN_OR_SWEEP")),
+        ("--out", dict(help="the HTML file (default: RUN_OR_SWEEP/report.html)"))]),
     "compare": (cmd_compare, "tables, t-tests and plots across runs and seeds", [
         ("paths", dict(nargs="+", metavar="RUN_DIRS_OR_SWEEP")),
         ("--baseline", dict(help="configuration to test the others against")),

@@ -92,6 +92,17 @@ class AlarmConfig:
 
 
 @dataclass
+class WandbConfig:
+    """Mirror of the run's logs to Weights & Biases (``pip install 'ganlab[wandb]'``)."""
+
+    project: str = "ganlab"
+    mode: str = "offline"  # offline (files in RUN/wandb, sync later) | online | disabled
+    entity: Optional[str] = None
+    name: Optional[str] = None  # default: the run folder's name
+    tags: list = field(default_factory=list)
+
+
+@dataclass
 class TrainConfig:
     iterations: int = 1000
     n_critic: int = 1
@@ -114,6 +125,7 @@ class TrainConfig:
     #                                    task's own, 10,000 images, 2,500 points)
     alarms: AlarmConfig = field(default_factory=AlarmConfig)  # failure signs, at evaluations
     stop_on_alarm: bool = False  # stop training at the first alarm (the best checkpoint kept)
+    wandb: Optional[WandbConfig] = None  # also log to Weights & Biases; TensorBoard stays
 
 
 @dataclass
@@ -374,6 +386,10 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.histogram_every: must be >= 0, got {cfg.train.histogram_every}")
     if cfg.train.eval_every < 0:
         raise ConfigError(f"train.eval_every: must be >= 0, got {cfg.train.eval_every}")
+    if cfg.train.wandb is not None and cfg.train.wandb.mode not in ("offline", "online",
+                                                                   "disabled"):
+        raise ConfigError(f"train.wandb.mode: {cfg.train.wandb.mode!r}; valid: offline, "
+                          "online, disabled")
     if cfg.train.alarms.patience < 1:
         raise ConfigError(f"train.alarms.patience: must be at least 1, got "
                           f"{cfg.train.alarms.patience}")

@@ -48,7 +48,7 @@ from .sampling import Sampler
 from .state import History, Progress
 from .step import GanStep
 from .threads import ThreadGovernor, fixed_threads
-from .tracking import Tracker
+from .tracking import Tracker, WandbMirror
 from .trainer import Trainer
 
 # keyword options of Game(...) and the config keys they set
@@ -228,7 +228,9 @@ class Game:
         self.progress = Progress()
         self.run_dir = Path(run_dir) if run_dir else None
         self.is_main = self.rank == 0
-        self.tracker = Tracker(self.run_dir if self.is_main else None)
+        mirror = (WandbMirror(cfg.train.wandb, self.run_dir, to_plain(cfg))
+                  if cfg.train.wandb is not None and self.run_dir and self.is_main else None)
+        self.tracker = Tracker(self.run_dir if self.is_main else None, mirror)
         self.last_checkpoint: Optional[Path] = None
         self.run_lock = None  # held while this process trains in run_dir (ganlab.lock)
         self.resumed_from = 0  # the iteration ``ganlab resume`` found

@@ -21,6 +21,7 @@ from typing import Optional
 from .checkpoint import CheckpointError, safe_load
 from .config import load_config
 from .registry import ConfigError
+from .report import sweep_report
 from .threads import usable_cores
 
 
@@ -134,6 +135,7 @@ def sweep(config: str, seeds: int, grid_specs: list[str], out: str | Path, jobs:
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(results)} runs failed; rerun the sweep to "
                            "retry them (finished runs are skipped)")
+    log(f"report: {sweep_report(out)}")
     return results
 
 
