@@ -5,10 +5,12 @@ import sys
 import numpy as np
 import pytest
 
-from ganlab.tetris.metrics import (board_ceiling, emulator_metrics, legal_fall, legal_spawn,
-                                   piece_diversity, spawn_piece, spawned_piece_rests)
+from ganlab.tetris.metrics import (actual_spawns, board_ceiling, emulator_metrics, legal_fall,
+                                   legal_spawn, piece_diversity, spawn_piece,
+                                   spawned_piece_rests)
 from ganlab.tetris.encoding import one_hot
-from ganlab.tetris.recordings import RecordingError, load_recording, read_split, record
+from ganlab.tetris.recordings import (RecordingError, load_recording, read_split, record,
+                                      record_pairs)
 from ganlab.tetris.rules import COLS, PIECE_NAMES, PIECES, ROWS, TetrisEngine, empty_board
 
 SPEC_CELLS = {  # TETRIS_RULES.md, "Pieces and where they appear"
@@ -229,17 +231,42 @@ def test_metrics_on_hand_made_predictions():
     assert none["spawn_precision"] is None and none["spawn_validity"] is None
     assert none["spawn_recall"] == 0.0
     assert board_ceiling(0.0) == 1.0
-    assert m["spawn_validity_ceiling"] == 1.0  # the T spawns onto a low stack: a clean mask
+    assert "spawn_validity_ceiling" not in m  # the ruling: one spawn validity, no ceiling
 
 
-def test_spawn_onto_a_stack_at_row_1_is_invalid_even_in_truth():
+def test_spawn_onto_a_stack_at_row_1_is_valid_under_the_ruling():
     stack = [(r, c) for r in range(1, 22) for c in (4,)]  # column 4 reaches row 1
     x = board(*stack)
     y = board(*stack, *SPEC_CELLS["T"])  # T's (1, 4) is already filled: y - x misses it
     m = emulator_metrics(x[None], y[None], y[None])
     assert m["board_accuracy"] == 1.0 and m["spawn_recall"] == 1.0
-    assert m["spawn_validity"] == 0.0 and m["spawn_validity_ceiling"] == 0.0
-    assert legal_spawn(x, y)  # the rules allow it: the rollout counts it as legal
+    assert m["spawn_validity"] == 1.0  # p[0:3] == x[0:3] | mask
+    assert spawn_piece(x[None], y[None]).tolist() == [PIECE_NAMES.index("T")]
+    assert legal_spawn(x, y)  # the same reading as the rollout's legal spawn
+
+
+def test_spawn_validity_ruling_edge_cases():
+    o_or_s = board((1, 3), (1, 5))  # O's and S's unions are the same board here
+    both = board((1, 3), (1, 5), *SPEC_CELLS["O"])
+    assert np.array_equal(both, board((1, 3), (1, 5), *SPEC_CELLS["S"]))
+    assert spawn_piece(o_or_s[None], both[None]).tolist() == [PIECE_NAMES.index("O")]
+    assert piece_diversity(o_or_s[None], both[None, None])["piece_counts"]["O"] == 1
+    low = board((21, 0))
+    moved = board((21, 1), *SPEC_CELLS["I"])  # a spawn that also changes row 21: invalid
+    assert spawn_piece(low[None], moved[None]).tolist() == [-1]
+    over = board((0, 0))  # row 0 of board t not empty: no spawn can be valid
+    assert spawn_piece(over[None], board((0, 0), *SPEC_CELLS["I"])[None]).tolist() == [-1]
+    half = board(*SPEC_CELLS["L"][:3])  # three of L's four cells
+    assert spawn_piece(empty_board()[None], half[None]).tolist() == [-1]
+
+
+def test_true_boards_score_spawn_validity_one():
+    pairs = record_pairs(4000, np.random.default_rng(11))
+    x, y = pairs[:, 0], pairs[:, 1]
+    m = emulator_metrics(x, y, y)
+    covered = actual_spawns(x, y) & ((y - x)[:, 0:3].sum((1, 2)) < 4)  # spawns over row-1 cells
+    assert covered.sum() >= 3  # the cases the ruling changed occur in a recording
+    assert m["spawn_validity"] == 1.0 and m["spawn_precision"] == 1.0
 
 
 def test_spawn_piece_identification_and_diversity():
@@ -271,7 +298,7 @@ def test_legality_checks():
     row1 = board((1, 4), (1, 5), (2, 4), (2, 5))  # a stack reaching row 1
     covered = board((1, 4), (1, 5), (2, 4), (2, 5), *SPEC_CELLS["T"])
     assert legal_spawn(row1, covered) and spawned_piece_rests(row1, covered)
-    assert spawn_piece(row1[None], covered[None])[0] == -1  # but not a *valid* prediction
+    assert spawn_piece(row1[None], covered[None])[0] == PIECE_NAMES.index("T")  # the ruling
     eng = TetrisEngine()
     eng.locked[1:3, 4:6] = True
     assert np.array_equal(eng.tick(piece="T"), covered) and eng.tick() is None

@@ -40,14 +40,18 @@ def predicted_spawns(x, p) -> np.ndarray:
 
 
 def spawn_piece(x, p) -> np.ndarray:
-    """Per example, the index into PIECE_NAMES of the piece whose mask equals ``p - x`` in rows
-    0-2 (with nothing else changed), or -1 when the spawn is not valid."""
+    """Per example, the index into PIECE_NAMES of the piece that ``p`` shows spawned on ``x``, or
+    -1: the spec's ruling on spawn validity. A spawn is valid when x's row 0 is empty, rows 0-2
+    of p are rows 0-2 of x united with the piece's spawn mask (``p[0:3] == x[0:3] | mask``: the
+    piece may cover a locked cell in row 1) and rows 3-21 are unchanged. Where two masks match
+    (O and S, when x has both (1, 3) and (1, 5) filled) it is the first in PIECE_NAMES, O. This
+    one reading serves validity, piece diversity, the rollout's legal spawns and the trainer's
+    outcome of a pair (``task.spawned_piece``)."""
     x, p = _np(x), _np(p)
-    diff = p.astype(np.int8) - x.astype(np.int8)
-    rest_same = ~diff[:, 3:].any(axis=(1, 2))
-    eq = (diff[:, None, :3] == SPAWN_MASKS[None].astype(np.int8)).all(axis=(2, 3))  # (N, 7)
-    idx = np.where(eq.any(1) & rest_same, eq.argmax(1), -1)
-    return idx
+    rest_same = (p[:, 3:] == x[:, 3:]).all(axis=(1, 2)) & ~x[:, 0].any(-1)
+    union = x[:, None, :3] | SPAWN_MASKS[None].astype(bool)  # (N, 7, 3, COLS)
+    eq = (union == p[:, None, :3]).all(axis=(2, 3))  # (N, 7)
+    return np.where(eq.any(1) & rest_same, eq.argmax(1), -1)
 
 
 def board_ceiling(spawn_share: float) -> float:
@@ -57,12 +61,8 @@ def board_ceiling(spawn_share: float) -> float:
 
 def emulator_metrics(x, y, p) -> dict:
     """Cell, board and fall accuracy; spawn recall, precision and validity; the split's
-    ceilings. ``p`` holds one prediction per example.
-
-    ``spawn_validity_ceiling`` is the validity of the true boards t+1 themselves: a piece that
-    spawns onto a stack reaching row 1 overlaps locked cells, so ``y - x`` misses those cells and
-    the spec's mask test fails even for the truth (the game ends on the next tick). An emulator
-    that reproduces the rules exactly scores this, not 1.0."""
+    ceilings. ``p`` holds one prediction per example. Spawn validity follows the spec's ruling
+    (``spawn_piece``), so the true boards score 1.0 on it."""
     x, y, p = _np(x), _np(y), _np(p)
     n = len(x)
     same = p == y
@@ -80,7 +80,6 @@ def emulator_metrics(x, y, p) -> dict:
         "spawn_recall": _ratio(tp, act.sum()),
         "spawn_precision": _ratio(tp, pred.sum()),
         "spawn_validity": _ratio((pred & valid).sum(), pred.sum()),
-        "spawn_validity_ceiling": _ratio((act & (spawn_piece(x, y) >= 0)).sum(), act.sum()),
         "spawn_share": float(share),
         "board_accuracy_ceiling": board_ceiling(float(share)),
         "actual_spawns": int(act.sum()),
@@ -143,33 +142,18 @@ def legal_fall(before, after) -> bool:
     return False
 
 
-def _spawn_union(b: np.ndarray, a: np.ndarray) -> int:
-    """Index of the piece whose spawn cells united with ``b`` give ``a`` (cells already locked
-    may be covered: a stack in row 1), or -1."""
-    if a[3:].tolist() != b[3:].tolist() or np.array_equal(a, b):
-        return -1
-    for i, mask in enumerate(SPAWN_MASKS.astype(bool)):
-        if np.array_equal(b[:3] | mask, a[:3]):
-            return i
-    return -1
-
-
 def legal_spawn(before, after) -> bool:
     """``after`` is ``before`` plus one piece's spawn cells, with row 0 of ``before`` empty (no
-    game over). Under the rules a spawn cell may already be locked (a stack reaching row 1):
-    it then shows as filled, so the check is ``after == before | cells``, not ``after - before
-    == cells`` (that stricter form is the spec's spawn *validity* of a prediction)."""
-    b, a = _np(before)[0], _np(after)[0]
-    if b[0].any():
-        return False
-    return _spawn_union(b, a) >= 0
+    game over): a valid spawn in the sense of ``spawn_piece`` (a spawn cell may already be
+    locked, a stack reaching row 1; it then shows as filled)."""
+    return bool(spawn_piece(before, after)[0] >= 0)
 
 
 def spawned_piece_rests(before, after) -> bool:
     """After a legal spawn: whether the new piece rests at once (it locks; with a cell in row 0
     the game is over)."""
-    b, a = _np(before)[0], _np(after)[0]
-    idx = _spawn_union(b, a)
+    b = _np(before)[0]
+    idx = spawn_piece(before, after)[0]
     if idx < 0:
         raise ValueError("spawned_piece_rests: the transition is not a legal spawn")
     piece = np.zeros((ROWS, COLS), bool)

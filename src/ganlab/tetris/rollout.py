@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .evaluate import predict
-from .metrics import legal_fall, legal_spawn, spawn_piece, spawned_piece_rests
+from .metrics import legal_fall, spawn_piece, spawned_piece_rests
 from .rules import PIECE_NAMES, empty_board
 from .task import text_band
 
@@ -27,14 +27,13 @@ def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False) -> dict
     rng = np.random.default_rng(seed)
     for _ in range(frames):
         nxt = predict(game, board[None], 1, seed=int(rng.integers(2**31)))[0, 0].astype(np.int32)
-        spawn = legal_spawn(board, nxt)
+        idx = spawn_piece(board, nxt)[0]
+        spawn = idx >= 0
         ok = spawn or legal_fall(board, nxt)
         legal += ok
         illegal += not ok
         if spawn:
-            idx = spawn_piece(board[None], nxt[None])[0]
-            if idx >= 0:
-                counts[idx] += 1
+            counts[idx] += 1
         over = (spawn and spawned_piece_rests(board, nxt) and nxt[0].any()) or \
             (not ok and nxt[0].any() and not spawn)
         board = empty_board() if over else nxt

@@ -58,16 +58,17 @@ def stochastic(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 def spawned_piece(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Per pair of one-hot boards, the index (``PIECE_NAMES`` order) of the piece that spawned, or
-    -1 for a fall: the random outcome of a Tetris tick. As in the rules (and
-    ``metrics.legal_spawn``), rows 0-2 of board t+1 are board t united with the piece's spawn
-    cells: on a stack that reaches row 1 the piece covers locked cells, so ``t+1 - t`` is not its
-    mask and the difference alone would call the pair deterministic. Where the stack makes two
-    pieces' unions identical, the first is named (both outcomes are the same board)."""
+    -1 for a fall: the random outcome of a Tetris tick, read as the spec's ruling reads a spawn
+    (``metrics.spawn_piece``, in torch): board t's row 0 empty, rows 0-2 of board t+1 equal to
+    board t united with the piece's spawn cells (on a stack that reaches row 1 the piece covers
+    locked cells), rows 3-21 unchanged; of two matching masks (O and S) the first, O."""
     masks = torch.as_tensor(SPAWN_MASKS, dtype=real.dtype, device=real.device)
     union = (cond[:, None, 1, :3] + masks[None]).clamp_max(1)  # (N, 7, 3, 10)
     eq = (union == real[:, None, 1, :3]).flatten(2).all(-1)  # (N, 7)
+    rest_same = (cond[:, 1, 3:] == real[:, 1, 3:]).flatten(1).all(-1)
     idx = eq.to(torch.int64).argmax(1)
-    return torch.where(eq.any(1) & stochastic(cond, real), idx, torch.full_like(idx, -1))
+    ok = eq.any(1) & rest_same & (cond[:, 1, 0].sum(-1) == 0)
+    return torch.where(ok, idx, torch.full_like(idx, -1))
 
 
 class TetrisTask(Task):
