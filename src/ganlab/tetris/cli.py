@@ -21,6 +21,9 @@ from .metrics import actual_spawns
 from .recordings import COMPACT_NAME, RecordingError, load_recording, record
 from .rules import COLS, ROWS
 from .evaluate import evaluate_pairs, predict
+from .interactive import EVENT_NAMES
+from .interactive_recordings import record_interactive
+from .players import PLAYERS
 from .rollout import rollout, save_gif
 from .task import TetrisTask
 
@@ -94,9 +97,37 @@ def cmd_rollout(args) -> None:
         print(f"GIF: {save_gif(r['frames_kept'], gif)}")
 
 
+def record_interactive_cmd(args) -> None:
+    args.player = args.player or "human"
+    output_dir(args.out, "record OUT")
+    t0 = time.perf_counter()
+    stats: dict = {}
+    data = record_interactive(args.out, args.train, args.test, args.seed, player=args.player,
+                              layout=not args.compact_only, stats=stats)
+    secs = time.perf_counter() - t0
+    out = Path(args.out)
+    for split, (_, events) in data.items():
+        s = stats[split]
+        n = max(s.get("events", 0), 1)  # the spawns and clears count whole games
+        shares = ", ".join(f"{name} {float((events == i).mean()) if len(events) else 0:.2f}"
+                           for i, name in enumerate(EVENT_NAMES))
+        played = s.get("spawns", 0)
+        clears = ", ".join(f"{k} rows {v}" for k, v in sorted(s.get("clears", {}).items()))
+        where = f"{out / split}/0..{len(events) - 1}/, " if not args.compact_only else ""
+        print(f"{split}: {len(events)} transitions ({where}{s.get('games', 0)} games over)")
+        print(f"  events: {shares}; in the {s.get('events', 0)} events of the games played: "
+              f"{played} pieces ({played / n:.3f} per event), line clears {clears or 'none'}")
+    print(f"compact file: {out / COMPACT_NAME}; {secs:.1f} s")
+
+
 def cmd_record(args) -> None:
     if args.train < 0 or args.test < 0:
         raise ConfigError("--train and --test must be >= 0")
+    if args.ruleset == "interactive":
+        return record_interactive_cmd(args)
+    if args.player is not None:
+        raise ConfigError("--player: only the interactive ruleset has players "
+                          "(add --ruleset interactive)")
     output_dir(args.out, "record OUT")
     t0 = time.perf_counter()
     data = record(args.out, args.train, args.test, args.seed, layout=not args.compact_only)
@@ -114,8 +145,14 @@ def add_command(sub) -> None:
     """``ganlab tetris record|predict|evaluate|rollout``."""
     sp = sub.add_parser("tetris", help="the Tetris emulator: record, predict, evaluate, rollout")
     tsub = sp.add_subparsers(dest="what", required=True)
-    tp = tsub.add_parser("record", help="record (board t, board t+1) pairs in the original layout")
+    tp = tsub.add_parser("record", help="record a data set: (board t, board t+1) pairs of the "
+                         "classic ruleset in the original layout, or (board t, event, board t+1) "
+                         "of the interactive ruleset in the later layout")
     tp.add_argument("out")
+    tp.add_argument("--ruleset", choices=["classic", "interactive"], default="classic",
+                    help="docs/TETRIS_RULES.md: the classic tick or the interactive game")
+    tp.add_argument("--player", choices=sorted(PLAYERS), default=None,
+                    help="interactive only: who plays the recorded games (default human)")
     tp.add_argument("--train", type=int, default=100_000)
     tp.add_argument("--test", type=int, default=10_000)
     tp.add_argument("--seed", type=int, default=0)

@@ -143,8 +143,12 @@ def _reason(path: Path, exc: Exception) -> str:
 
 
 def pair_count(folder: Path) -> int:
-    """How many ``N.npy`` files a split folder holds (0 if it is not there)."""
-    return sum(1 for n in os.listdir(folder) if _INDEX.match(n)) if folder.is_dir() else 0
+    """How many pairs a split folder holds: ``N.npy`` files (the original layout) or ``N/``
+    folders (the later layout); 0 if it is not there."""
+    if not folder.is_dir():
+        return 0
+    return sum(1 for n in os.listdir(folder) if _INDEX.match(n) or
+               (n.isdigit() and (folder / n).is_dir()))
 
 
 def read_compact(path: Path) -> dict:
