@@ -1,5 +1,6 @@
 import gzip
 import os
+import shutil
 import struct
 
 import numpy as np
@@ -42,3 +43,26 @@ def tiny_mnist(tmp_path):
         write_idx(raw / f"{prefix}-images-idx3-ubyte", x, gz=(prefix == "t10k"))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
     return tmp_path / "mnist"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's package) driven by Playwright; skipped, with the reason
+    printed, where either is missing (.ci/run installs both)."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (apt-get install chromium; .ci/run does): the "
+                    "pages are not opened in a browser here")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[dev]'): the pages are not "
+                    "opened in a browser here")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()

@@ -1,10 +1,7 @@
 """ganlab report: one self-contained HTML page per run and per sweep, checked in a real browser
 (headless Chromium driven by Playwright)."""
 import re
-import shutil
 from pathlib import Path
-
-import pytest
 
 from ganlab.cli import main
 from ganlab.report import report
@@ -13,26 +10,7 @@ from ganlab.sweep import sweep
 
 from helpers import tiny_config
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 RUN_SECTIONS = ["summary", "samples", "curves", "metrics", "alarms", "config"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (apt-get install chromium; .ci/run does): the "
-                    "report pages are not opened in a browser here")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[dev]'): the report pages "
-                    "are not opened in a browser here")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def open_page(browser, path: Path, shot: Path) -> dict:

@@ -304,10 +304,12 @@ def test_the_lenient_reading_allows_either_reading_of_a_floating_piece():
     nexts = legal_next_boards(board, DROP)
     assert len(nexts["spawn"]) == 7 and len(nexts["move"]) == 1
     moved = np.roll(board, 1, axis=0)
-    assert judge(board, DROP, moved) == {"legal": True, "spawn": False}
+    v = judge(board, DROP, moved)
+    assert v["legal"] and not v["spawn"] and v["colour"] == 0
     spawned = board.copy()
     spawned[0, 4:6], spawned[1, 4:6] = O, O
-    assert judge(board, DROP, spawned) == {"legal": True, "spawn": True}
+    v = judge(board, DROP, spawned)
+    assert v["legal"] and v["spawn"] and v["colour"] == 7 and not v["over"]  # an O
     assert not legal_transition(board, DROP, np.roll(board, 2, axis=0))
     # a piece of the wrong colour for its shape is no piece: it cannot move
     wrong = np.where(board > 0, S, 0).astype(np.int8)

@@ -21,8 +21,10 @@ from .metrics import actual_spawns
 from .recordings import COMPACT_NAME, RecordingError, load_recording, record
 from .rules import COLS, ROWS
 from .evaluate import evaluate_pairs, predict
-from .interactive import EVENT_NAMES
-from .interactive_recordings import record_interactive
+from . import play_emulator as play
+from .interactive import EVENT_NAMES, N_CELLS, N_EVENTS
+from .interactive_recordings import load_interactive, record_interactive
+from .play_emulator import TetrisPlayTask
 from .players import PLAYERS
 from .rollout import rollout, save_gif
 from .task import TetrisTask
@@ -36,16 +38,43 @@ def load_emulator(path: str | Path) -> Game:
     if not state.get("config"):
         raise CheckpointError(f"{ckpt_path}: holds no config to rebuild the emulator from")
     cfg = load_config(state["config"])
-    if cfg.data.name != "tetris":
-        raise ConfigError(f"{ckpt_path}: not a Tetris emulator (data.name is {cfg.data.name!r})")
-    blank = one_hot(np.zeros((cfg.data.batch_size, ROWS, COLS), np.int64))
-    game = Game.from_config(cfg, dataset=Dataset(examples=blank, conditions=blank,
-                                                 task=TetrisTask()))
+    if cfg.data.name not in ("tetris", "tetris-play"):
+        raise ConfigError(f"{ckpt_path}: not a Tetris emulator (data.name is {cfg.data.name!r}; "
+                          f"expected tetris or tetris-play)")
+    empty = np.zeros((cfg.data.batch_size, ROWS, COLS), np.int64)
+    if cfg.data.name == "tetris-play":
+        data = Dataset(examples=one_hot(empty, N_CELLS), task=TetrisPlayTask(),
+                       conditions=play.encode(empty, np.zeros(len(empty), np.int64)))
+    else:
+        data = Dataset(examples=one_hot(empty), conditions=one_hot(empty), task=TetrisTask())
+    game = Game.from_config(cfg, dataset=data)
     game.load_state_dict(state, str(ckpt_path))
     return game
 
 
-def read_boards(path: str | Path) -> np.ndarray:
+def interactive(game: Game) -> bool:
+    return isinstance(game.data.task, TetrisPlayTask)
+
+
+def read_events(path: str | Path, n: int) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"{path}: no such file")
+    try:
+        events = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise RecordingError(f"{path}: not a readable .npy array ({type(exc).__name__})"
+                             ) from None
+    if events.shape != (n,):
+        raise RecordingError(f"{path}: expected events of shape ({n},), one per board, got "
+                             f"{events.shape}")
+    if not np.issubdtype(events.dtype, np.integer) or ((events < 0) | (events >= N_EVENTS)).any():
+        raise RecordingError(f"{path}: events must be integers 0-4 (drop, left, right, rotate, "
+                             f"instant drop)")
+    return events.astype(np.int64)
+
+
+def read_boards(path: str | Path, cells: int = 2) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path}: no such file")
@@ -58,8 +87,9 @@ def read_boards(path: str | Path) -> np.ndarray:
     if boards.ndim != 3 or boards.shape[1:] != (ROWS, COLS):
         raise RecordingError(f"{path}: expected boards of shape (N, {ROWS}, {COLS}), "
                              f"got {boards.shape}")
-    if not np.isin(boards, (0, 1)).all():
-        raise RecordingError(f"{path}: board cells must be 0 or 1")
+    if not np.isin(boards, np.arange(cells)).all():
+        raise RecordingError(f"{path}: board cells must be " +
+                             ("0 or 1" if cells == 2 else f"0-{cells - 1}"))
     return boards.astype(np.int64)
 
 
@@ -67,20 +97,36 @@ def cmd_predict(args) -> None:
     if args.samples < 1:
         raise ConfigError(f"--samples: must be at least 1, got {args.samples}")
     out_path = output_file(args.out, suffix=".npy", example="predictions")
-    boards = read_boards(args.input)
     game = load_emulator(args.run)
-    out = predict(game, boards, args.samples, seed=args.seed)
+    if interactive(game):
+        if not args.events:
+            raise ConfigError(f"--events: {args.run} is an interactive emulator; give the event "
+                              f"of each board (an .npy file of N integers 0-4)")
+        boards = read_boards(args.input, N_CELLS)
+        out = play.predict(game, boards, read_events(args.events, len(boards)), args.samples,
+                           seed=args.seed)
+    else:
+        if args.events:
+            raise ConfigError(f"--events: {args.run} is a classic emulator; its ticks have no "
+                              f"events")
+        out = predict(game, read_boards(args.input), args.samples, seed=args.seed)
     np.save(out_path, out)
     print(f"wrote {out.shape} int8 predictions to {out_path}")
 
 
 def cmd_evaluate(args) -> None:
     json_path = output_file(args.json, "--json", example="metrics.json") if args.json else None
-    pairs = load_recording(args.data, args.split)[args.split]
     game = load_emulator(args.run)
-    with torch.no_grad():
-        m = evaluate_pairs(game, pairs, diversity_samples=args.samples, seed=args.seed)
-    print_metrics(m, json_path, header=f"metric ({args.split}, {len(pairs)} pairs)")
+    if interactive(game):
+        boards, events = load_interactive(args.data, args.split)[args.split]
+        m = play.evaluate_transitions(game, boards, events, args.samples, seed=args.seed)
+        header = f"metric ({args.split}, {len(events)} transitions)"
+    else:
+        pairs = load_recording(args.data, args.split)[args.split]
+        with torch.no_grad():
+            m = evaluate_pairs(game, pairs, diversity_samples=args.samples, seed=args.seed)
+        header = f"metric ({args.split}, {len(pairs)} pairs)"
+    print_metrics(m, json_path, header=header)
 
 
 def cmd_rollout(args) -> None:
@@ -89,6 +135,18 @@ def cmd_rollout(args) -> None:
     gif = (output_file(args.gif, "--gif", example="game.gif", required_suffix=".gif")
            if args.gif else None)
     game = load_emulator(args.run)
+    if interactive(game):
+        r = play.rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif),
+                         player=args.player)
+        print(f"rollout legality {format_value(r['legality'])} ({r['legal']}/{r['events']} "
+              f"events of the {args.player} player legal); games restarted {r['games']}")
+        if gif:
+            path = save_gif(r["frames"], gif, palette=play.PALETTE, events=[""] + r["played"])
+            print(f"GIF: {path}")
+        return
+    if args.player != "random":
+        raise ConfigError("--player: the classic ruleset has no players (its ticks have no "
+                          "events)")
     r = rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif))
     print(f"rollout legality {format_value(r['legality'])} ({r['legal']}/{r['frames']} transitions "
           f"legal); games played {r['games_finished']}")
@@ -140,10 +198,49 @@ def cmd_record(args) -> None:
     print(f"compact file: {out / COMPACT_NAME}; {secs:.1f} s")
 
 
+def session_from(args):
+    from .play_session import PlaySession
+    engine = args.engine or ("model" if args.run else "rule")
+    game = None
+    if engine == "model":
+        if not args.run:
+            raise ConfigError("--engine model: give the RUN of a trained interactive emulator "
+                              "(ganlab train tetris-play --out RUN)")
+        game = load_emulator(args.run)
+        if not interactive(game):
+            raise ConfigError(f"{args.run}: a classic emulator; play needs an interactive one "
+                              f"(tetris-play)")
+    if args.record:
+        output_dir(args.record, "--record DIR")
+    return PlaySession(engine, game, args.mode, seed=args.seed, record=args.record)
+
+
+def cmd_play(args) -> None:
+    from .terminal import play as play_terminal
+    play_terminal(session_from(args), args.timer_ms)
+
+
+def cmd_serve(args) -> None:
+    from .serve import serve
+    serve(session_from(args), args.host, args.port, args.timer_ms)
+
+
+def add_play_arguments(tp) -> None:
+    tp.add_argument("run", nargs="?", metavar="RUN", help="a trained tetris-play run")
+    tp.add_argument("--engine", choices=["model", "rule"],
+                    help="who makes the boards: the emulator (default with RUN) or the rules")
+    tp.add_argument("--mode", choices=["normal", "prob"], default="normal",
+                    help="model: the likeliest cells, or each cell sampled from its probabilities")
+    tp.add_argument("--record", metavar="DIR", help="record the play to DIR/train/ (later layout)")
+    tp.add_argument("--timer-ms", type=int, default=800, help="the timer's drop interval")
+    tp.add_argument("--seed", type=int, default=0)
+
+
 @COMMANDS.register("tetris")
 def add_command(sub) -> None:
-    """``ganlab tetris record|predict|evaluate|rollout``."""
-    sp = sub.add_parser("tetris", help="the Tetris emulator: record, predict, evaluate, rollout")
+    """``ganlab tetris record|play|serve|predict|evaluate|rollout``."""
+    sp = sub.add_parser("tetris", help="the Tetris emulator: record, play, serve, predict, "
+                        "evaluate, rollout")
     tsub = sp.add_subparsers(dest="what", required=True)
     tp = tsub.add_parser("record", help="record a data set: (board t, board t+1) pairs of the "
                          "classic ruleset in the original layout, or (board t, event, board t+1) "
@@ -159,15 +256,28 @@ def add_command(sub) -> None:
     tp.add_argument("--compact-only", action="store_true",
                     help="write only the compact recording.npz, not one .npy file per pair")
     tp.set_defaults(func=cmd_record)
+    tp = tsub.add_parser("play", help="play interactive Tetris in the terminal")
+    add_play_arguments(tp)
+    tp.set_defaults(func=cmd_play)
+    tp = tsub.add_parser("serve", help="play interactive Tetris as a local web page")
+    add_play_arguments(tp)
+    tp.add_argument("--port", type=int, default=8765)
+    tp.add_argument("--host", default="127.0.0.1")
+    tp.set_defaults(func=cmd_serve)
     tp = tsub.add_parser("rollout", help="let the emulator play on its own output")
     tp.add_argument("run", metavar="RUN_OR_CHECKPOINT")
-    tp.add_argument("--frames", type=int, default=5000)
+    tp.add_argument("--frames", type=int, default=5000,
+                    help="frames (classic) or events (interactive)")
+    tp.add_argument("--player", choices=sorted(PLAYERS), default="random",
+                    help="interactive: who presses the keys (random: the spec's checks)")
     tp.add_argument("--gif", help="also render the game as an animated GIF")
     tp.add_argument("--seed", type=int, default=0)
     tp.set_defaults(func=cmd_rollout)
     tp = tsub.add_parser("predict", help="predict next boards for boards in an .npy file")
     tp.add_argument("run", metavar="RUN_OR_CHECKPOINT")
-    tp.add_argument("--input", required=True, help="(N, 22, 10) 0/1 boards")
+    tp.add_argument("--input", required=True,
+                    help="(N, 22, 10) boards: 0/1 classic, 0-7 interactive")
+    tp.add_argument("--events", help="interactive runs: (N,) events 0-4, one per board")
     tp.add_argument("--samples", type=int, default=1, help="noise samples per board (K)")
     tp.add_argument("--out", required=True, help="(N, K, 22, 10) int8 predictions")
     tp.add_argument("--seed", type=int, default=0)

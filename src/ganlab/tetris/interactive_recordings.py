@@ -57,11 +57,7 @@ def record_interactive(out: str | Path, n_train: int, n_test: int, seed: int = 0
     write_manifest(out, counts, False, **extra)
     if layout:
         for split, (boards, events) in data.items():
-            for i, (b, e) in enumerate(zip(boards.astype("<i4"), events.astype("<i4"))):
-                folder = out / split / str(i)
-                folder.mkdir(parents=True, exist_ok=True)
-                np.save(folder / "boards.npy", b)
-                np.save(folder / "events.npy", e.reshape(1))
+            write_layout(out / split, boards, events)
     if compact:
         tmp = out / (COMPACT_NAME + ".tmp.npz")
         np.savez_compressed(tmp, **{f"{s}_{k}": v for s, (b, e) in data.items()
@@ -70,6 +66,27 @@ def record_interactive(out: str | Path, n_train: int, n_test: int, seed: int = 0
         os.replace(tmp, out / COMPACT_NAME)
     write_manifest(out, counts, True, layout=layout, compact=compact, **extra)
     return data
+
+
+def write_layout(folder: Path, boards: np.ndarray, events: np.ndarray, start: int = 0) -> None:
+    """Transitions as numbered folders ``start``, ``start + 1``, ... of ``folder`` (later layout:
+    int32 ``boards.npy`` (2, 22, 10) and ``events.npy`` (1,))."""
+    for i, (b, e) in enumerate(zip(np.asarray(boards).astype("<i4"),
+                                   np.asarray(events).astype("<i4")), start):
+        sub = Path(folder) / str(i)
+        sub.mkdir(parents=True, exist_ok=True)
+        np.save(sub / "boards.npy", b)
+        np.save(sub / "events.npy", e.reshape(1))
+
+
+def append_layout(folder: Path, boards: np.ndarray, events: np.ndarray) -> range:
+    """Add transitions after the numbered folders ``folder`` already holds; returns their
+    numbers."""
+    folder = Path(folder)
+    taken = [int(n) for n in os.listdir(folder) if _INDEX.match(n)] if folder.is_dir() else []
+    start = max(taken) + 1 if taken else 0
+    write_layout(folder, boards, events, start)
+    return range(start, start + len(events))
 
 
 def _load(path: Path) -> np.ndarray:

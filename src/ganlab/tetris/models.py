@@ -73,10 +73,11 @@ def _conv(c_in: int, c_out: int, pad: int, batchnorm: bool) -> list:
     return [nn.Conv2d(c_in, c_out, 3, padding=pad), nn.ReLU()]
 
 
-def _more_conv_body(pads: tuple, batchnorm: bool) -> nn.Sequential:
+def _more_conv_body(pads: tuple, batchnorm: bool, in_channels: int = 4) -> nn.Sequential:
     """conv, pool, then a 3x3 conv per entry of ``pads``; 11x5 maps end as 7x1 (112 features)."""
     convs = [m for pad in pads for m in _conv(16, 16, pad, batchnorm)]
-    return nn.Sequential(nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), *convs,
+    return nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         *convs,
                          nn.Flatten(), nn.Linear(112, 16), nn.ReLU(), nn.Linear(16, 1), Scores())
 
 
@@ -90,21 +91,23 @@ class DiscWithMoreConv(_PairD):
 
 @MODELS.register("tetris-d-more-conv-pad")
 class DiscWithMoreConvPad(_PairD):
-    """conv, pool, a padded conv, two unpadded convs (BN optional), linear 16, linear 1."""
+    """conv, pool, a padded conv, two unpadded convs (BN optional), linear 16, linear 1.
+    ``in_channels``: board t's and board t+1's channels together (4 for the classic boards)."""
 
-    def __init__(self, batchnorm: bool = False):
-        super().__init__(_more_conv_body((1, 0, 0), batchnorm))
+    def __init__(self, batchnorm: bool = False, in_channels: int = 4):
+        super().__init__(_more_conv_body((1, 0, 0), batchnorm, in_channels))
 
 
 def gravity_features(x: torch.Tensor) -> torch.Tensor:
     """Per cell, how many filled cells lie above it in its column (0, 1, 2 or more, one-hot)
-    and its row and column as coordinates in [0, 1]: (N, 5, 22, 10) from one-hot boards.
+    and its row and column as coordinates in [0, 1]: (N, 5, 22, 10) from one-hot boards
+    (channel 0 empty, any number of filled kinds after it; further channels are ignored).
 
     In a falling-block game the falling piece is always the topmost in its columns (nothing can
     be above it: it came down from row 0 and never moves sideways), so "filled cells above"
     marks the piece's candidate cells; the coordinates locate the spawn cells, which no
     translation-invariant convolution can find on its own (CoordConv, Liu et al. 2018)."""
-    filled = x[:, 1:2]
+    filled = 1 - x[:, :1]  # every channel but "empty" (x[:, 0]) is a filled cell
     above = filled.cumsum(2) - filled
     n, _, h, w = x.shape
     rows = torch.linspace(0, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
@@ -138,7 +141,12 @@ class TetrisEmulator(nn.Module):
     ``global_every`` blocks: max- and mean-pooled features through a linear layer, added back
     to every cell (whether a piece is falling anywhere decides whether one spawns). Head: a
     per-cell two-layer MLP (1x1 convs) on the features and the noise again, so the code acts
-    directly at every cell, then a softmax over the 2 channels, as the original. No batch norm:
+    directly at every cell, then a softmax over the ``cells`` channels (2, as the original; 8 for
+    the interactive ruleset's colours). ``extra``: condition channels after board t (the
+    interactive emulator's event, one constant plane per event). ``axial``: each global block
+    also pools every column (over its rows) and every row (over its columns) and adds the mixed
+    result back along it, axial attention's cheapest form (Ho et al. 2019), so one block sees a
+    whole column (how far a piece can fall) and a whole row (whether it is full). No batch norm:
     a prediction for one board must not depend on the rest of the batch.
 
     ``copy_init``: a learnt skip from board t to the output logits (``logits + c * board t``,
@@ -149,18 +157,26 @@ class TetrisEmulator(nn.Module):
 
     def __init__(self, latent_dim: int = 7, width: int = 32, depth: int = 5,
                  global_every: int = 2, rows: int = 22, cols: int = 10,
-                 copy_init: Optional[float] = None):
+                 copy_init: Optional[float] = None, cells: int = 2, extra: int = 0,
+                 axial: bool = False):
         super().__init__()
-        if depth < 1 or width < 1 or global_every < 1:
-            raise ValueError(f"depth, width and global_every must be >= 1; got {depth}, {width}, "
-                             f"{global_every}")
-        self.stem = nn.Conv2d(2 + latent_dim + 5, width, 3, padding=1)
+        if depth < 1 or width < 1 or global_every < 1 or cells < 2 or extra < 0:
+            raise ValueError(f"depth, width and global_every must be >= 1, cells >= 2 and "
+                             f"extra >= 0; got {depth}, {width}, {global_every}, {cells}, {extra}")
+        self.cells = cells
+        self.stem = nn.Conv2d(cells + extra + latent_dim + 5, width, 3, padding=1)
         self.pos = nn.Parameter(torch.zeros(1, width, rows, cols))
         self.blocks = nn.ModuleList(_Residual(width) for _ in range(depth))
         self.global_at = {i for i in range(depth) if (i + 1) % global_every == 0}
         self.globals = nn.ModuleDict({str(i): nn.Linear(2 * width, width) for i in self.global_at})
+        self.axial = axial
+        if axial:  # per column and per row: max- and mean-pooled features, mixed, added back
+            self.cols_mix = nn.ModuleDict({str(i): nn.Conv2d(2 * width, width, 1)
+                                           for i in self.global_at})
+            self.rows_mix = nn.ModuleDict({str(i): nn.Conv2d(2 * width, width, 1)
+                                           for i in self.global_at})
         self.head = nn.Sequential(nn.Conv2d(width + latent_dim, width, 1), nn.ReLU(),
-                                  nn.Conv2d(width, 2, 1))
+                                  nn.Conv2d(width, cells, 1))
         self.copy = None if copy_init is None else nn.Parameter(torch.tensor(float(copy_init)))
 
     def forward(self, z, x):
@@ -173,8 +189,50 @@ class TetrisEmulator(nn.Module):
             a = block(a)
             if i in self.global_at:
                 pooled = torch.cat([a.amax((2, 3)), a.mean((2, 3))], 1)
-                a = torch.relu(a + self.globals[str(i)](pooled)[:, :, None, None])
+                g = self.globals[str(i)](pooled)[:, :, None, None]
+                if self.axial:
+                    cols = torch.cat([a.amax(2, True), a.mean(2, True)], 1)
+                    rows = torch.cat([a.amax(3, True), a.mean(3, True)], 1)
+                    g = g + self.cols_mix[str(i)](cols) + self.rows_mix[str(i)](rows)
+                a = torch.relu(a + g)
         logits = self.head(torch.cat([a, zz], 1))
         if self.copy is not None:  # a skip from board t: keeping a cell as it is costs nothing
-            logits = logits + self.copy * x
+            logits = logits + self.copy * x[:, :self.cells]
+        return torch.softmax(logits, 1)
+
+
+@MODELS.register("tetris-play-original-g")
+class PlayOriginalGenerator(nn.Module):
+    """The original project's final interactive design: a board encoder (convolutions to a
+    ``state``-d vector), an event embedding and the noise (4 uniform values) mixed into one
+    ``state``-d vector, a two-layer dynamics MLP, and a transposed-convolution renderer to the 8
+    cell kinds (softmax). Input: the conditions of ``tetris-play`` (8 board channels, then one
+    plane per event)."""
+
+    def __init__(self, latent_dim: int = 4, state: int = 256, cells: int = 8, events: int = 5,
+                 rows: int = 22, cols: int = 10):
+        super().__init__()
+        self.cells, self.events, self.rows, self.cols = cells, events, rows, cols
+        h, w = -(-rows // 4), -(-cols // 4)  # after two stride-2 convs
+        self.encoder = nn.Sequential(
+            nn.Conv2d(cells, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(64 * h * w, state), nn.ReLU())
+        self.event = nn.Linear(events, state)  # an embedding of the one-hot event
+        self.noise = nn.Linear(latent_dim, state)
+        self.mix = nn.Sequential(nn.Linear(3 * state, state), nn.ReLU())
+        self.dynamics = nn.Sequential(nn.Linear(state, state), nn.ReLU(),
+                                      nn.Linear(state, state), nn.ReLU())
+        self.render = nn.Sequential(
+            nn.Linear(state, 64 * h * w), nn.ReLU(), nn.Unflatten(1, (64, h, w)),
+            nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, cells, 3, padding=1))
+
+    def forward(self, z, x):
+        board, ev = x[:, :self.cells], x[:, self.cells:self.cells + self.events, 0, 0]
+        s = torch.cat([self.encoder(board), self.event(ev), self.noise(z.to(x.dtype))], 1)
+        s = self.dynamics(self.mix(s))
+        logits = self.render(s)[:, :, :self.rows, :self.cols]
         return torch.softmax(logits, 1)

@@ -160,7 +160,8 @@ def play_game(player, rng: np.random.Generator, max_events: int = 20_000,
               engine: Optional[InteractiveEngine] = None, stats: Optional[dict] = None):
     """One game from the empty board until game over (or ``max_events``): boards (T + 1, 22, 10)
     int8 and the T events between them. ``stats``, if given, gathers "games" (finished),
-    "events", "spawns" and "clears" (a Counter of rows cleared at once) over the calls it is passed to."""
+    "events", "spawns" and "clears" (a Counter of rows cleared at once) over the calls it is
+    passed to."""
     engine = engine or InteractiveEngine(rng=rng)
     player.new_game()
     boards, events, cleared = [engine.board()], [], []

@@ -48,14 +48,16 @@ def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False) -> dict
             "frames_kept": kept}
 
 
-def board_image(board: np.ndarray, caption: str, scale: int = 12) -> np.ndarray:
-    """One frame: the board's filled cells white on black, a grey grid and outline, and a
-    caption band above it."""
-    b = np.asarray(board) > 0
-    rows, cols = b.shape
+def board_image(board: np.ndarray, caption: str, scale: int = 12,
+                palette: Optional[np.ndarray] = None) -> np.ndarray:
+    """One frame: the board's filled cells white on black (or each cell value in its
+    ``palette`` colour), a grey grid and outline, and a caption band above it."""
+    board = np.asarray(board)
+    rows, cols = board.shape
     img = np.zeros((rows * scale + 1, cols * scale + 1, 3), np.uint8)
-    cells = np.kron(b.astype(np.uint8) * 235, np.ones((scale, scale), np.uint8))
-    img[:rows * scale, :cols * scale] = cells[..., None]
+    colours = (palette[board.astype(np.int64)] if palette is not None else
+               np.repeat(((board > 0) * 235).astype(np.uint8)[..., None], 3, 2))
+    img[:rows * scale, :cols * scale] = np.kron(colours, np.ones((scale, scale, 1), np.uint8))
     img[::scale, :] = np.maximum(img[::scale, :], 70)  # grid lines
     img[:, ::scale] = np.maximum(img[:, ::scale], 70)
     img[[0, -1], :] = 160  # outline
@@ -64,7 +66,8 @@ def board_image(board: np.ndarray, caption: str, scale: int = 12) -> np.ndarray:
 
 
 def save_gif(frames: list, path: str | Path, scale: int = 12, ms: int = 80,
-             limit: Optional[int] = 2000, events: Optional[list] = None) -> Path:
+             limit: Optional[int] = 2000, events: Optional[list] = None,
+             palette: Optional[np.ndarray] = None) -> Path:
     """The frames as an animated GIF, each captioned with its frame number (and the event that
     made it, where given). Warns when no frame differs from the first."""
     from PIL import Image
@@ -75,7 +78,7 @@ def save_gif(frames: list, path: str | Path, scale: int = 12, ms: int = 80,
     imgs = []
     for i, f in enumerate(frames):
         caption = f"frame {i}" + (f"  {events[i]}" if events and i < len(events) else "")
-        imgs.append(Image.fromarray(board_image(f, caption, scale)))
+        imgs.append(Image.fromarray(board_image(f, caption, scale, palette)))
     path = Path(path)
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=ms, loop=0)
     return path

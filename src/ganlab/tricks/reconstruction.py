@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..hooks import Penalty, StepBatch
+from ..hooks import Penalty, StepBatch, StepCallback, derived_seed
+from ..models.encoders import PairEncoder
 from ..registry import TRICKS
 
 
 @TRICKS.register("reconstruction")
-class Reconstruction(Penalty):
+class Reconstruction(Penalty, StepCallback):
     """A reconstruction term for paired games (pix2pix, Isola et al. 2017), in its best-of-many
     form against blur and mode collapse (Bhattacharyya et al. 2018): G makes ``k`` predictions
     per condition and only the closest to the truth is penalised, so a deterministic target is
@@ -34,16 +35,35 @@ class Reconstruction(Penalty):
     index per pair, -1 where the outcome is not random; for Tetris, which of the seven pieces
     spawned) and G must reproduce the truth from that outcome's code, while every sampled code
     must reproduce the deterministic pairs. Each code then means one outcome, so uniformly drawn
-    codes give each outcome equally often; D still judges G's predictions under random codes."""
+    codes give each outcome equally often; D still judges G's predictions under random codes.
+
+    ``codes: learned`` is the same conditional-VAE half with the encoder learnt, as BicycleGAN
+    has it: a :class:`~ganlab.models.encoders.PairEncoder` E reads logits over the latent's codes
+    off (condition, truth); G must reproduce the truth from E's code (the argmax, one-hot, with
+    the softmax's gradient passed straight through to E: Bengio et al. 2013), and ``kl`` weighs
+    each example's KL(softmax(E) || uniform), the VAE's pull towards the prior: where the code
+    does not matter (a deterministic pair) E's choice stays near uniform, so G sees every code
+    there and learns to ignore it; where it does (a random outcome) the reconstruction makes E
+    confident and distinct outcomes take distinct codes. Nothing of the data is told to it. E has
+    its own Adam (``encoder_lr``), stepped after G's; ``encoder_width``/``encoder_depth`` size
+    it."""
 
     name = "reconstruction"
 
     def __init__(self, weight: float = 1.0, k: int = 1, loss: str = "ce", codes: str = "sampled",
-                 diversity: float = 0.0, margin: float = 4.0, relax: float = 0.0):
+                 diversity: float = 0.0, margin: float = 4.0, relax: float = 0.0,
+                 kl: float = 0.1, encoder_lr: float = 1e-3, encoder_width: int = 32,
+                 encoder_depth: int = 2):
         if k < 1 or loss not in ("ce", "l1"):
             raise ValueError(f"k must be >= 1 and loss ce or l1; got {k}, {loss!r}")
-        if codes not in ("sampled", "all", "encoded"):
-            raise ValueError(f"codes must be 'sampled', 'all' or 'encoded', got {codes!r}")
+        if codes not in ("sampled", "all", "encoded", "learned"):
+            raise ValueError(f"codes must be 'sampled', 'all', 'encoded' or 'learned', got "
+                             f"{codes!r}")
+        if kl < 0 or encoder_lr <= 0:
+            raise ValueError(f"kl must be >= 0 and encoder_lr > 0; got {kl}, {encoder_lr}")
+        self.kl, self.encoder_lr = float(kl), float(encoder_lr)
+        self.encoder_width, self.encoder_depth = int(encoder_width), int(encoder_depth)
+        self.encoder = None
         if codes != "sampled" and k != 1:
             raise ValueError(f"codes: {codes} chooses the codes itself; leave k at 1")
         if diversity < 0 or margin <= 0:
@@ -64,11 +84,52 @@ class Reconstruction(Penalty):
             if ctx.latent_dist != "categorical":
                 raise ValueError(f"codes: {self.codes} needs latent.dist: categorical (one code "
                                  f"per outcome), got {ctx.latent_dist!r}")
+            if self.codes == "learned":
+                self._make_encoder(ctx)
+                return
             key = "stochastic" if self.codes == "all" else "encode"
             if not callable(getattr(ctx.task, key, None)):
                 raise ValueError(f"codes: {self.codes} needs a task that marks random-outcome "
                                  f"pairs (task.{key}); {ctx.data.name or 'this dataset'} "
                                  "does not")
+
+    def _make_encoder(self, ctx) -> None:
+        cond = ctx.conditioning.values
+        channels = cond.shape[1] + ctx.examples.shape[1]
+        with torch.random.fork_rng(devices=[]):  # its own init from the run's seed, leaving
+            torch.manual_seed(derived_seed(ctx.seed, self.key or self.name))  # the rest as is
+            self.encoder = PairEncoder(channels, ctx.latent_dim, self.encoder_width,
+                                       self.encoder_depth).to(ctx.device)
+        self.encoder_opt = torch.optim.Adam(self.encoder.parameters(), lr=self.encoder_lr,
+                                            betas=(0.5, 0.999))
+
+    def after_update(self, player: str) -> None:
+        if self.encoder is not None and player == "g":
+            self.encoder_opt.step()
+            self.encoder_opt.zero_grad(set_to_none=True)
+
+    def state_dict(self) -> dict:
+        if self.encoder is None:
+            return {}
+        return {"encoder": self.encoder.state_dict(), "encoder_opt": self.encoder_opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.encoder is not None and state:
+            self.encoder.load_state_dict(state["encoder"])
+            self.encoder_opt.load_state_dict(state["encoder_opt"])
+
+    def _learned(self, batch: StepBatch) -> Tensor:
+        ctx, cond, real = self.ctx, batch.fake_cond, batch.real
+        logits = self.encoder(cond, real)
+        q = torch.softmax(logits, 1)
+        hard = torch.nn.functional.one_hot(q.argmax(1), q.shape[1]).to(q.dtype)
+        code = hard + q - q.detach()  # straight-through
+        per = self._per_example(ctx.generate(code.to(real.dtype), cond), real)
+        if self.kl:
+            logq = torch.log_softmax(logits, 1)
+            per = per + self.kl * (q * logq).sum(1) + self.kl * float(torch.log(
+                torch.tensor(float(q.shape[1]))))
+        return per
 
     def _per_example(self, pred: Tensor, real: Tensor) -> Tensor:
         if self.loss == "ce":
@@ -77,6 +138,8 @@ class Reconstruction(Penalty):
 
     def g_penalty(self, batch: StepBatch) -> Tensor:
         ctx = self.ctx
+        if self.codes == "learned":
+            return self.weight * self._learned(batch).mean()
         losses = [self._per_example(batch.fake, batch.real)]
         for _ in range(self.k - 1):
             more = ctx.generate(ctx.noise(batch.real.shape[0]), batch.fake_cond)
