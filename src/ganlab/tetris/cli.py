@@ -18,13 +18,16 @@ from ..registry import COMMANDS
 from ..tracking import format_value, print_metrics
 from .encoding import one_hot
 from .metrics import actual_spawns
-from .recordings import COMPACT_NAME, RecordingError, load_recording, record
+from .recordings import COMPACT_NAME, RecordingError, load_npy, load_recording, record
 from .rules import COLS, ROWS
 from .evaluate import evaluate_pairs, predict
 from . import play_emulator as play
 from .interactive import EVENT_NAMES, N_CELLS, N_EVENTS
 from .interactive_recordings import load_interactive, record_interactive
 from .play_emulator import TetrisPlayTask
+from .play_session import PlaySession
+from .serve import serve
+from .terminal import play as play_terminal
 from .players import PLAYERS
 from .rollout import rollout, save_gif
 from .task import TetrisTask
@@ -57,14 +60,7 @@ def interactive(game: Game) -> bool:
 
 
 def read_events(path: str | Path, n: int) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise RecordingError(f"{path}: no such file")
-    try:
-        events = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise RecordingError(f"{path}: not a readable .npy array ({type(exc).__name__})"
-                             ) from None
+    events = load_npy(path)
     if events.shape != (n,):
         raise RecordingError(f"{path}: expected events of shape ({n},), one per board, got "
                              f"{events.shape}")
@@ -75,15 +71,7 @@ def read_events(path: str | Path, n: int) -> np.ndarray:
 
 
 def read_boards(path: str | Path, cells: int = 2) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise RecordingError(f"{path}: no such file")
-    try:
-        boards = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        reason = ("the file is empty (0 bytes)" if path.stat().st_size == 0 else
-                  f"corrupt or truncated: {type(exc).__name__}")
-        raise RecordingError(f"{path}: not a readable .npy array ({reason})") from None
+    boards = load_npy(path)
     if boards.ndim != 3 or boards.shape[1:] != (ROWS, COLS):
         raise RecordingError(f"{path}: expected boards of shape (N, {ROWS}, {COLS}), "
                              f"got {boards.shape}")
@@ -199,7 +187,6 @@ def cmd_record(args) -> None:
 
 
 def session_from(args):
-    from .play_session import PlaySession
     engine = args.engine or ("model" if args.run else "rule")
     game = None
     if engine == "model":
@@ -216,12 +203,10 @@ def session_from(args):
 
 
 def cmd_play(args) -> None:
-    from .terminal import play as play_terminal
     play_terminal(session_from(args), args.timer_ms)
 
 
 def cmd_serve(args) -> None:
-    from .serve import serve
     serve(session_from(args), args.host, args.port, args.timer_ms)
 
 

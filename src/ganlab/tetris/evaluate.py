@@ -9,24 +9,33 @@ from .metrics import actual_spawns, emulator_metrics, piece_diversity
 
 
 @torch.no_grad()
-def predict(game, boards, samples: int = 1, seed: int = 0, batch: int = 4096) -> np.ndarray:
-    """(N, 22, 10) 0/1 boards -> (N, K, 22, 10) int8 predictions, one per noise draw, with the
-    game's sampling generator in eval mode."""
+def sample_boards(game, conditions, n: int, shape: tuple, samples: int = 1, seed: int = 0,
+                  batch: int = 4096) -> np.ndarray:
+    """(n, K, *shape) int8 argmax boards, one per noise draw, from the game's sampling
+    generator in eval mode; ``conditions(start, stop)`` is the encoded input of rows
+    start..stop."""
     G = game.sampling_generator
     was = G.training
     G.eval()
     gen = torch.Generator(device=game.device).manual_seed(seed)
-    boards = np.asarray(boards)
-    out = np.empty((len(boards), samples) + boards.shape[1:], np.int8)
+    out = np.empty((n, samples) + tuple(shape), np.int8)
     try:
-        for start in range(0, len(boards), batch):
-            x = one_hot(boards[start:start + batch]).to(game.device)
+        for start in range(0, n, batch):
+            c = conditions(start, min(start + batch, n)).to(game.device)
             for k in range(samples):
-                z = game.sample_latent(len(x), generator=gen)
-                out[start:start + len(x), k] = to_boards(G(z, x)).cpu().numpy()
+                z = game.sample_latent(len(c), generator=gen)
+                out[start:start + len(c), k] = to_boards(G(z, c)).cpu().numpy()
     finally:
         G.train(was)
     return out
+
+
+def predict(game, boards, samples: int = 1, seed: int = 0, batch: int = 4096) -> np.ndarray:
+    """(N, 22, 10) 0/1 boards -> (N, K, 22, 10) int8 predictions, one per noise draw, with the
+    game's sampling generator in eval mode."""
+    boards = np.asarray(boards)
+    return sample_boards(game, lambda a, b: one_hot(boards[a:b]), len(boards), boards.shape[1:],
+                         samples, seed, batch)
 
 
 def evaluate_pairs(game, pairs: np.ndarray, diversity_samples: int = 50, seed: int = 0) -> dict:

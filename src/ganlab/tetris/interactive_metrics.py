@@ -65,6 +65,12 @@ def _outcomes(locked: np.ndarray, piece: Optional[Piece], event: int, over: Opti
         yield board
 
 
+def spawn_boards(board: np.ndarray, over: Optional[list] = None) -> list[np.ndarray]:
+    """The seven next boards of a drop with no piece falling (clear full rows, then each piece
+    in colour order); ``over`` gets whether each ends the game."""
+    return list(_outcomes(np.asarray(board, dtype=np.int8), None, DROP, over))
+
+
 def legal_next_boards(board: np.ndarray, event: int) -> dict[str, list[np.ndarray]]:
     """{"spawn": boards from the no-piece reading of a drop (one per piece, in colour order),
     "over": whether each of those ends the game, "move": boards from every other reading}; for
@@ -72,7 +78,7 @@ def legal_next_boards(board: np.ndarray, event: int) -> dict[str, list[np.ndarra
     board = np.asarray(board, dtype=np.int8)
     out = {"spawn": [], "move": [], "over": []}  # over: per spawn board, whether the game ended
     if event == DROP:
-        out["spawn"] = list(_outcomes(board, None, DROP, out["over"]))
+        out["spawn"] = spawn_boards(board, out["over"])
     else:
         out["move"].append(board.copy())
     for locked, piece in falling_readings(board):
@@ -138,8 +144,7 @@ def emulator_metrics(x: np.ndarray, e: np.ndarray, y: np.ndarray, p: np.ndarray)
     m["spawns"] = int(spawn.sum())
     m["spawn_recall"] = float(tp.sum() / spawn.sum()) if spawn.any() else None
     m["spawn_precision"] = float(tp.sum() / predicted.sum()) if predicted.any() else None
-    valid = [legal_next_boards(x[i], DROP)["spawn"] for i in np.flatnonzero(predicted)]
-    ok = [_member(p[i], v) for i, v in zip(np.flatnonzero(predicted), valid)]
+    ok = [_member(p[i], spawn_boards(x[i])) for i in np.flatnonzero(predicted)]
     m["spawn_validity"] = float(np.mean(ok)) if ok else None
     return m
 
@@ -150,7 +155,7 @@ def piece_diversity(x: np.ndarray, samples: np.ndarray) -> dict:
     uniform over the seven (0: every piece equally often, 6/7: always the same)."""
     counts = np.zeros(len(SPAWN_ARRAYS), np.int64)
     for board, preds in zip(x, samples):
-        spawns = np.stack(legal_next_boards(board, DROP)["spawn"])  # (7, 22, 10)
+        spawns = np.stack(spawn_boards(board))  # (7, 22, 10)
         eq = (preds[:, None] == spawns[None]).reshape(len(preds), len(spawns), -1).all(-1)
         hit = eq.any(1)
         counts += np.bincount(eq.argmax(1)[hit], minlength=len(spawns))

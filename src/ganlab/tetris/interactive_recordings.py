@@ -18,7 +18,7 @@ import numpy as np
 
 from .interactive import N_CELLS, N_EVENTS, InteractiveEngine
 from .players import make_player, play_game
-from .recordings import (COMPACT_NAME, SPLITS, RecordingError, _reason, check_complete,
+from .recordings import (COMPACT_NAME, SPLITS, RecordingError, _reason, load_any, load_npy,
                          write_manifest)
 from .rules import COLS, ROWS
 
@@ -89,15 +89,7 @@ def append_layout(folder: Path, boards: np.ndarray, events: np.ndarray) -> range
     return range(start, start + len(events))
 
 
-def _load(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise RecordingError(f"{path}: missing (each transition folder holds boards.npy and "
-                             f"events.npy)")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise RecordingError(f"{path}: not a readable .npy array ({_reason(path, exc)})"
-                             ) from None
+_MISSING = "missing (each transition folder holds boards.npy and events.npy)"
 
 
 def check_transitions(boards: np.ndarray, events: np.ndarray, where: str) -> None:
@@ -133,7 +125,7 @@ def read_split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     events = np.empty(len(indices), np.uint8)
     for i in indices:
         bp, ep = folder / str(i) / "boards.npy", folder / str(i) / "events.npy"
-        b, e = _load(bp), _load(ep)
+        b, e = load_npy(bp, _MISSING), load_npy(ep, _MISSING)
         if b.shape != (2, ROWS, COLS):
             raise RecordingError(f"{bp}: expected shape (2, {ROWS}, {COLS}), got {b.shape}")
         if e.shape not in ((1,), ()):
@@ -175,23 +167,4 @@ def is_interactive(path: str | Path) -> bool:
 def load_interactive(path: str | Path, split: Optional[str] = None) -> dict:
     """{split: (boards (N, 2, 22, 10), events (N,))} from a compact file or a later-layout
     folder (the compact file is preferred)."""
-    path = Path(path)
-    if path.is_dir():
-        check_complete(path)
-    if path.is_file():
-        data = read_compact(path)
-    elif (path / COMPACT_NAME).is_file():
-        data = read_compact(path / COMPACT_NAME)
-    elif path.is_dir():
-        wanted = [split] if split else [s for s in SPLITS if (path / s).is_dir()]
-        if not wanted:
-            raise RecordingError(f"{path}: expected train/ and test/ folders or {COMPACT_NAME}")
-        data = {s: read_split(path / s) for s in wanted}
-    else:
-        raise RecordingError(f"{path}: no such recording (a folder with train/ and test/, or "
-                             f"a {COMPACT_NAME} file)")
-    if split is not None:
-        if split not in data:
-            raise RecordingError(f"{path}: has no {split} split")
-        return {split: data[split]}
-    return data
+    return load_any(path, split, read_compact, read_split)

@@ -18,6 +18,7 @@ from ..registry import DATASETS
 from ..tasks import Task
 from ..viz import save_rgb
 from .encoding import event_planes, one_hot, to_boards
+from .evaluate import sample_boards
 from .interactive import DROP, EVENT_NAMES, N_CELLS, N_EVENTS
 from .interactive_metrics import (actual_spawns, emulator_metrics, falling_readings, judge,
                                   piece_diversity)
@@ -41,26 +42,13 @@ def decode_events(cond: torch.Tensor) -> torch.Tensor:
     return cond[:, N_CELLS:N_CELLS + N_EVENTS, 0, 0].argmax(1)
 
 
-@torch.no_grad()
 def predict(game, boards, events, samples: int = 1, seed: int = 0, batch: int = 2048
             ) -> np.ndarray:
     """Boards (N, 22, 10) of 0-7 and events (N,) -> (N, K, 22, 10) int8 predictions, one per
     noise draw, from the game's sampling generator in eval mode."""
-    G = game.sampling_generator
-    was = G.training
-    G.eval()
-    gen = torch.Generator(device=game.device).manual_seed(seed)
     boards, events = np.asarray(boards), np.asarray(events)
-    out = np.empty((len(boards), samples) + boards.shape[1:], np.int8)
-    try:
-        for start in range(0, len(boards), batch):
-            c = encode(boards[start:start + batch], events[start:start + batch]).to(game.device)
-            for k in range(samples):
-                z = game.sample_latent(len(c), generator=gen)
-                out[start:start + len(c), k] = to_boards(G(z, c)).cpu().numpy()
-    finally:
-        G.train(was)
-    return out
+    return sample_boards(game, lambda a, b: encode(boards[a:b], events[a:b]), len(boards),
+                         boards.shape[1:], samples, seed, batch)
 
 
 def evaluate_transitions(game, boards: np.ndarray, events: np.ndarray,

@@ -23,6 +23,7 @@ from .encoding import to_boards
 from .interactive import EVENT_NAMES, InteractiveEngine
 from .interactive_metrics import judge
 from .interactive_recordings import append_layout
+from .play_emulator import encode
 from .rules import COLS, ROWS
 
 ENGINES = ("rule", "model")
@@ -90,7 +91,6 @@ class PlaySession:
 
     @torch.no_grad()
     def _predict(self, board: np.ndarray, event: int) -> np.ndarray:
-        from .play_emulator import encode
         game = self.game
         G = game.sampling_generator
         was = G.training

@@ -142,6 +142,18 @@ def _reason(path: Path, exc: Exception) -> str:
     return f"corrupt or truncated: {type(exc).__name__}{': ' + text if text else ''}"
 
 
+def load_npy(path: str | Path, missing: str = "no such file") -> np.ndarray:
+    """One ``.npy`` array, or a :class:`RecordingError` that names the file and says why."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"{path}: {missing}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise RecordingError(f"{path}: not a readable .npy array ({_reason(path, exc)})"
+                             ) from None
+
+
 def pair_count(folder: Path) -> int:
     """How many pairs a split folder holds: ``N.npy`` files (the original layout) or ``N/``
     folders (the later layout); 0 if it is not there."""
@@ -169,9 +181,11 @@ def read_compact(path: Path) -> dict:
     return {k: v.astype(np.uint8) for k, v in data.items()}
 
 
-def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
-    """{split: (N, 2, 22, 10) uint8} from a compact file or an original-layout folder (the
-    compact file beside the folders is preferred: one read instead of one per pair)."""
+def load_any(path: str | Path, split: Optional[str], read_compact, read_split,
+             agree=None) -> dict:
+    """{split: data} from a compact file or a folder of splits, either layout: the compact file
+    (given, or beside the folders: one read instead of one per example) is preferred, and
+    ``agree(path, data)`` checks it against the folders beside it. ``split`` picks one."""
     path = Path(path)
     if path.is_dir():
         check_complete(path)
@@ -179,13 +193,8 @@ def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
         data = read_compact(path)
     elif (path / COMPACT_NAME).is_file():
         data = read_compact(path / COMPACT_NAME)
-        for s, arr in data.items():
-            files = pair_count(path / s)
-            if files and files != len(arr):
-                raise RecordingError(
-                    f"{path}: {COMPACT_NAME} holds {len(arr)} {s} pairs but {path / s}/ holds "
-                    f"{files} files; they disagree (one is from another recording, or was cut "
-                    f"short): remove the wrong one")
+        if agree is not None:
+            agree(path, data)
     elif path.is_dir():
         wanted = [split] if split else [s for s in SPLITS if (path / s).is_dir()]
         if not wanted:
@@ -199,6 +208,22 @@ def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
             raise RecordingError(f"{path}: has no {split} split")
         return {split: data[split]}
     return data
+
+
+def _compact_agrees(path: Path, data: dict) -> None:
+    for s, arr in data.items():
+        files = pair_count(path / s)
+        if files and files != len(arr):
+            raise RecordingError(
+                f"{path}: {COMPACT_NAME} holds {len(arr)} {s} pairs but {path / s}/ holds "
+                f"{files} files; they disagree (one is from another recording, or was cut "
+                f"short): remove the wrong one")
+
+
+def load_recording(path: str | Path, split: Optional[str] = None) -> dict:
+    """{split: (N, 2, 22, 10) uint8} from a compact file or an original-layout folder (the
+    compact file beside the folders is preferred: one read instead of one per pair)."""
+    return load_any(path, split, read_compact, read_split, _compact_agrees)
 
 
 def check_complete(folder: Path) -> None:

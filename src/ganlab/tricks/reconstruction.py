@@ -2,6 +2,8 @@
 multiple-choice form), for generators that predict an output from a paired input."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -127,8 +129,7 @@ class Reconstruction(Penalty, StepCallback):
         per = self._per_example(ctx.generate(code.to(real.dtype), cond), real)
         if self.kl:
             logq = torch.log_softmax(logits, 1)
-            per = per + self.kl * (q * logq).sum(1) + self.kl * float(torch.log(
-                torch.tensor(float(q.shape[1]))))
+            per = per + self.kl * ((q * logq).sum(1) + math.log(q.shape[1]))  # KL(q || U)
         return per
 
     def _per_example(self, pred: Tensor, real: Tensor) -> Tensor:
