@@ -8,10 +8,14 @@ piece-diversity TV with ``--samples`` noise draws per spawn input, board accurac
 split's ceiling, and rollout legality over ``--frames`` frames. One JSON line per evaluation goes
 to ``--out``.
 
+``--pieces FILE`` / ``--rows`` / ``--cols`` play another falling-block game (README: "Other
+falling-block games"): the runs record their training pairs of that game (``data.args.pieces``,
+``rows``, ``cols``) and the test split and the metrics use it too.
+
 Usage:
   python bench/tetris_quality.py [--presets tetris,tetris-original] [--seeds 0,1,2]
       [--at 300,1800] [--max-seconds 1800] [--test 5000] [--samples 50] [--frames 5000]
-      [--set KEY=VALUE ...] [--out FILE]
+      [--pieces FILE] [--rows R] [--cols C] [--set KEY=VALUE ...] [--out FILE]
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import torch
 from ganlab import Game, load_config
 from ganlab.tetris.evaluate import evaluate_pairs
 from ganlab.tetris.metrics import emulator_metrics
+from ganlab.tetris.pieces import CLASSIC, load_pieces
 from ganlab.tetris.recordings import record_pairs
 from ganlab.tetris.rollout import rollout
 
@@ -43,11 +48,11 @@ def fmt(v, digits=4):
     return "undefined" if v is None else f"{v:.{digits}f}"
 
 
-def evaluate(game, test, samples, frames) -> dict:
-    m = evaluate_pairs(game, test, diversity_samples=samples, seed=1)
+def evaluate(game, test, samples, frames, pieces) -> dict:
+    m = evaluate_pairs(game, test, diversity_samples=samples, seed=1, pieces=pieces)
     m["board_vs_ceiling"] = (m["board_accuracy"] / m["board_accuracy_ceiling"]
                              if m["board_accuracy"] is not None else None)
-    r = rollout(game, frames, seed=2)
+    r = rollout(game, frames, seed=2, pieces=pieces)
     m["rollout_legality"] = r["legality"]
     m["rollout_spawns"] = r["spawns"]
     m["rollout_games"] = r["games_finished"]
@@ -65,17 +70,18 @@ def meets_bar(m: dict) -> bool:
     return all(checks)
 
 
-def run(preset, seed, args, test, out):
+def run(preset, seed, args, test, out, pieces):
     cfg = load_config(preset, [f"seed={seed}", "train.progress=false", "train.eval_every=0"]
-                      + args.set)
+                      + args.game + args.set)
     game = Game.from_config(cfg)
     stops = sorted(float(a) for a in args.at.split(",") if a and float(a) < args.max_seconds)
     rows, t_wall = [], time.perf_counter()
 
     def record(label):
-        m = evaluate(game, test, args.samples, args.frames)
+        m = evaluate(game, test, args.samples, args.frames, pieces)
         row = {"preset": preset, "seed": seed, "at": label, "iterations": game.iteration,
-               "train_seconds": game.elapsed(), "overrides": args.set,
+               "train_seconds": game.elapsed(), "overrides": args.game + args.set,
+               "game": f"{','.join(pieces.names)} on {pieces.rows}x{pieces.cols}",
                "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
                "threads": torch.get_num_threads(), **m, "meets_bar": meets_bar(m)}
         rows.append(row)
@@ -112,12 +118,20 @@ def main():
     ap.add_argument("--test", type=int, default=5000)
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--frames", type=int, default=5000)
+    ap.add_argument("--pieces", help="another game's piece file (YAML or JSON)")
+    ap.add_argument("--rows", type=int)
+    ap.add_argument("--cols", type=int)
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--out", default="bench/results/tetris-quality.jsonl")
     args = ap.parse_args()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    test = record_pairs(args.test, np.random.default_rng(TEST_SEED))
-    truth = emulator_metrics(test[:, 0], test[:, 1], test[:, 1])
+    pieces = (load_pieces(args.pieces, args.rows, args.cols) if args.pieces
+              else CLASSIC.resized(args.rows, args.cols))
+    args.game = ([f"data.args.pieces={args.pieces}"] if args.pieces else []) + \
+        [f"data.args.{k}={v}" for k, v in (("rows", args.rows), ("cols", args.cols)) if v]
+    test = record_pairs(args.test, np.random.default_rng(TEST_SEED), pieces=pieces)
+    truth = emulator_metrics(test[:, 0], test[:, 1], test[:, 1], pieces)
+    print(f"# game: {', '.join(pieces.names)} on {pieces.rows} x {pieces.cols}")
     print(f"# test split: {len(test)} pairs recorded with seed {TEST_SEED}, "
           f"{truth['actual_spawns']} spawns, spawn validity of the true boards "
           f"{truth['spawn_validity']:.4f}; torch {torch.__version__}, "
@@ -128,7 +142,7 @@ def main():
     allrows = []
     for preset in args.presets.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
-            allrows += run(preset, seed, args, test, args.out)
+            allrows += run(preset, seed, args, test, args.out, pieces)
     ends = {}
     for r in allrows:
         ends.setdefault((r["preset"], r["at"]), []).append(r)

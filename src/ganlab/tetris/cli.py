@@ -18,6 +18,7 @@ from ..registry import COMMANDS
 from ..tracking import format_value, print_metrics
 from .encoding import one_hot
 from .metrics import actual_spawns
+from .pieces import CLASSIC, PieceFileError, PieceSet, load_pieces, pieces_beside
 from .recordings import COMPACT_NAME, RecordingError, load_npy, load_recording, record
 from .rules import COLS, ROWS
 from .evaluate import evaluate_pairs, predict
@@ -44,7 +45,7 @@ def load_emulator(path: str | Path) -> Game:
     if cfg.data.name not in ("tetris", "tetris-play"):
         raise ConfigError(f"{ckpt_path}: not a Tetris emulator (data.name is {cfg.data.name!r}; "
                           f"expected tetris or tetris-play)")
-    empty = np.zeros((cfg.data.batch_size, ROWS, COLS), np.int64)
+    empty = np.zeros((cfg.data.batch_size, *board_size(state)), np.int64)
     if cfg.data.name == "tetris-play":
         data = Dataset(examples=one_hot(empty, N_CELLS), task=TetrisPlayTask(),
                        conditions=play.encode(empty, np.zeros(len(empty), np.int64)))
@@ -53,6 +54,36 @@ def load_emulator(path: str | Path) -> Game:
     game = Game.from_config(cfg, dataset=data)
     game.load_state_dict(state, str(ckpt_path))
     return game
+
+
+def board_size(state: dict) -> tuple:
+    """The board a checkpoint's generator was built for: its position embedding's shape where it
+    has one (``tetris-emulator``), else the classic 22 x 10."""
+    pos = state.get("G", {}).get("pos")
+    return tuple(pos.shape[-2:]) if pos is not None and pos.ndim == 4 else (ROWS, COLS)
+
+
+def run_pieces(game: Game, given: str | None = None) -> PieceSet:
+    """The piece set that judges a classic emulator: ``--pieces FILE``, else the one beside the
+    run's recording (``data.path``) or its ``data.args.pieces`` file, else the seven
+    tetrominoes on 22 x 10 boards; another board with none is an error that says what to give."""
+    board = tuple(game.data.examples.shape[-2:])
+    path, args = game.config.data.path, game.config.data.args
+    if given:
+        pieces = load_pieces(given)
+    elif path and Path(path).exists() and pieces_beside(path) is not None:
+        pieces = pieces_beside(path)
+    elif args.get("pieces"):
+        pieces = load_pieces(args["pieces"], args.get("rows"), args.get("cols"))
+    elif board == (CLASSIC.rows, CLASSIC.cols):
+        return CLASSIC
+    else:
+        raise PieceFileError(f"--pieces: this emulator plays {board[0]} x {board[1]} boards and "
+                             f"its recording names no piece set; give the game's piece file")
+    if (pieces.rows, pieces.cols) != board:
+        raise PieceFileError(f"--pieces: the piece set is for {pieces.rows} x {pieces.cols} "
+                             f"boards, the emulator plays {board[0]} x {board[1]}")
+    return pieces
 
 
 def interactive(game: Game) -> bool:
@@ -70,10 +101,10 @@ def read_events(path: str | Path, n: int) -> np.ndarray:
     return events.astype(np.int64)
 
 
-def read_boards(path: str | Path, cells: int = 2) -> np.ndarray:
+def read_boards(path: str | Path, cells: int = 2, board: tuple = (ROWS, COLS)) -> np.ndarray:
     boards = load_npy(path)
-    if boards.ndim != 3 or boards.shape[1:] != (ROWS, COLS):
-        raise RecordingError(f"{path}: expected boards of shape (N, {ROWS}, {COLS}), "
+    if boards.ndim != 3 or boards.shape[1:] != tuple(board):
+        raise RecordingError(f"{path}: expected boards of shape (N, {board[0]}, {board[1]}), "
                              f"got {boards.shape}")
     if not np.isin(boards, np.arange(cells)).all():
         raise RecordingError(f"{path}: board cells must be " +
@@ -97,7 +128,8 @@ def cmd_predict(args) -> None:
         if args.events:
             raise ConfigError(f"--events: {args.run} is a classic emulator; its ticks have no "
                               f"events")
-        out = predict(game, read_boards(args.input), args.samples, seed=args.seed)
+        board = tuple(game.data.examples.shape[-2:])
+        out = predict(game, read_boards(args.input, 2, board), args.samples, seed=args.seed)
     np.save(out_path, out)
     print(f"wrote {out.shape} int8 predictions to {out_path}")
 
@@ -105,14 +137,22 @@ def cmd_predict(args) -> None:
 def cmd_evaluate(args) -> None:
     json_path = output_file(args.json, "--json", example="metrics.json") if args.json else None
     game = load_emulator(args.run)
+    if interactive(game) and args.pieces:
+        raise ConfigError("--pieces: the interactive game has the spec's seven pieces")
     if interactive(game):
         boards, events = load_interactive(args.data, args.split)[args.split]
         m = play.evaluate_transitions(game, boards, events, args.samples, seed=args.seed)
         header = f"metric ({args.split}, {len(events)} transitions)"
     else:
         pairs = load_recording(args.data, args.split)[args.split]
+        pieces = (load_pieces(args.pieces) if args.pieces else pieces_beside(args.data)) or \
+            run_pieces(game)
+        if pairs.shape[2:] != (pieces.rows, pieces.cols):
+            raise RecordingError(f"{args.data}: its boards are {pairs.shape[2]} x "
+                                 f"{pairs.shape[3]}, the emulator's {pieces.rows} x {pieces.cols}")
         with torch.no_grad():
-            m = evaluate_pairs(game, pairs, diversity_samples=args.samples, seed=args.seed)
+            m = evaluate_pairs(game, pairs, diversity_samples=args.samples, seed=args.seed,
+                               pieces=pieces)
         header = f"metric ({args.split}, {len(pairs)} pairs)"
     print_metrics(m, json_path, header=header)
 
@@ -123,6 +163,8 @@ def cmd_rollout(args) -> None:
     gif = (output_file(args.gif, "--gif", example="game.gif", required_suffix=".gif")
            if args.gif else None)
     game = load_emulator(args.run)
+    if interactive(game) and args.pieces:
+        raise ConfigError("--pieces: the interactive game has the spec's seven pieces")
     if interactive(game):
         r = play.rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif),
                          player=args.player)
@@ -135,7 +177,8 @@ def cmd_rollout(args) -> None:
     if args.player != "random":
         raise ConfigError("--player: the classic ruleset has no players (its ticks have no "
                           "events)")
-    r = rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif))
+    r = rollout(game, args.frames, seed=args.seed, keep_frames=bool(args.gif),
+                pieces=run_pieces(game, args.pieces))
     print(f"rollout legality {format_value(r['legality'])} ({r['legal']}/{r['frames']} transitions "
           f"legal); games played {r['games_finished']}")
     print("spawns per piece: " + ", ".join(f"{k} {v}" for k, v in r["spawns"].items()))
@@ -170,19 +213,30 @@ def cmd_record(args) -> None:
     if args.train < 0 or args.test < 0:
         raise ConfigError("--train and --test must be >= 0")
     if args.ruleset == "interactive":
+        if args.pieces or args.rows or args.cols:
+            raise ConfigError("--pieces/--rows/--cols: only the classic ruleset takes another "
+                              "piece set or board (the interactive game is the spec's)")
         return record_interactive_cmd(args)
     if args.player is not None:
         raise ConfigError("--player: only the interactive ruleset has players "
                           "(add --ruleset interactive)")
+    if args.rows is not None and args.rows < 4 or args.cols is not None and args.cols < 4:
+        raise ConfigError(f"--rows/--cols: boards must be at least 4 x 4, got "
+                          f"{args.rows} x {args.cols}")
+    pieces = (load_pieces(args.pieces, args.rows, args.cols) if args.pieces
+              else CLASSIC.resized(args.rows, args.cols))
     output_dir(args.out, "record OUT")
     t0 = time.perf_counter()
-    data = record(args.out, args.train, args.test, args.seed, layout=not args.compact_only)
+    data = record(args.out, args.train, args.test, args.seed, layout=not args.compact_only,
+                  pieces=pieces)
     secs = time.perf_counter() - t0
     out = Path(args.out)
     for split, pairs in data.items():
         share = float(actual_spawns(pairs[:, 0], pairs[:, 1]).mean()) if len(pairs) else 0.0
         where = f"{out / split}/0..{len(pairs) - 1}.npy, " if not args.compact_only else ""
         print(f"{split}: {len(pairs)} pairs ({where}spawn share {share:.3f})")
+    print(f"pieces: {', '.join(pieces.names)} on {pieces.rows} x {pieces.cols} "
+          f"({out / 'pieces.json'})")
     print(f"compact file: {out / COMPACT_NAME}; {secs:.1f} s")
 
 
@@ -240,6 +294,11 @@ def add_command(sub) -> None:
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--compact-only", action="store_true",
                     help="write only the compact recording.npz, not one .npy file per pair")
+    tp.add_argument("--pieces", metavar="FILE",
+                    help="classic: another falling-block game, a YAML or JSON of piece arrays "
+                    "and spawn columns (README: Other falling-block games)")
+    tp.add_argument("--rows", type=int, help="classic: board rows (default 22, or the file's)")
+    tp.add_argument("--cols", type=int, help="classic: board columns (default 10, or the file's)")
     tp.set_defaults(func=cmd_record)
     tp = tsub.add_parser("play", help="play interactive Tetris in the terminal")
     add_play_arguments(tp)
@@ -256,6 +315,8 @@ def add_command(sub) -> None:
     tp.add_argument("--player", choices=sorted(PLAYERS), default="random",
                     help="interactive: who presses the keys (random: the spec's checks)")
     tp.add_argument("--gif", help="also render the game as an animated GIF")
+    tp.add_argument("--pieces", metavar="FILE", help="classic: the piece file that judges the "
+                    "game (default: the one beside the run's recording)")
     tp.add_argument("--seed", type=int, default=0)
     tp.set_defaults(func=cmd_rollout)
     tp = tsub.add_parser("predict", help="predict next boards for boards in an .npy file")
@@ -273,5 +334,7 @@ def add_command(sub) -> None:
     tp.add_argument("--split", default="test", choices=["train", "test"])
     tp.add_argument("--samples", type=int, default=50, help="noise samples per spawn input")
     tp.add_argument("--json", help="also write the metrics to this JSON file")
+    tp.add_argument("--pieces", metavar="FILE", help="classic: the piece file that judges the "
+                    "data (default: its pieces.json, else the run's)")
     tp.add_argument("--seed", type=int, default=0)
     tp.set_defaults(func=cmd_evaluate)

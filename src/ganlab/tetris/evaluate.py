@@ -6,6 +6,7 @@ import torch
 
 from .encoding import one_hot, to_boards
 from .metrics import actual_spawns, emulator_metrics, piece_diversity
+from .pieces import CLASSIC, PieceSet
 
 
 @torch.no_grad()
@@ -31,22 +32,25 @@ def sample_boards(game, conditions, n: int, shape: tuple, samples: int = 1, seed
 
 
 def predict(game, boards, samples: int = 1, seed: int = 0, batch: int = 4096) -> np.ndarray:
-    """(N, 22, 10) 0/1 boards -> (N, K, 22, 10) int8 predictions, one per noise draw, with the
-    game's sampling generator in eval mode."""
+    """(N, rows, cols) 0/1 boards -> (N, K, rows, cols) int8 predictions, one per noise draw,
+    with the game's sampling generator in eval mode."""
     boards = np.asarray(boards)
     return sample_boards(game, lambda a, b: one_hot(boards[a:b]), len(boards), boards.shape[1:],
                          samples, seed, batch)
 
 
-def evaluate_pairs(game, pairs: np.ndarray, diversity_samples: int = 50, seed: int = 0) -> dict:
-    """All emulator metrics on (N, 2, 22, 10) pairs: one prediction per pair for accuracy and
-    spawn metrics, ``diversity_samples`` per actual-spawn input for piece diversity."""
+def evaluate_pairs(game, pairs: np.ndarray, diversity_samples: int = 50, seed: int = 0,
+                   pieces: PieceSet = CLASSIC) -> dict:
+    """All emulator metrics on (N, 2, rows, cols) pairs of the game ``pieces``: one prediction
+    per pair for accuracy and spawn metrics, ``diversity_samples`` per actual-spawn input for
+    piece diversity."""
     x, y = pairs[:, 0], pairs[:, 1]
     p = predict(game, x, 1, seed)[:, 0]
-    m = emulator_metrics(x, y, p)
+    m = emulator_metrics(x, y, p, pieces)
     spawn = actual_spawns(x, y)
     if spawn.any() and diversity_samples:
-        m.update(piece_diversity(x[spawn], predict(game, x[spawn], diversity_samples, seed + 1)))
+        m.update(piece_diversity(x[spawn], predict(game, x[spawn], diversity_samples, seed + 1),
+                                 pieces))
     return m
 
 
@@ -76,11 +80,12 @@ def adversarial_metrics(game, pairs: np.ndarray, seed: int = 0, batch: int = 409
             "d_accuracy": acc}
 
 
-def evaluate_splits(game, sets: dict, diversity_samples: int = 50) -> dict:
+def evaluate_splits(game, sets: dict, diversity_samples: int = 50,
+                    pieces: PieceSet = CLASSIC) -> dict:
     """Every metric on every split, flattened to ``split/metric`` scalars for logging."""
     out = {}
     for split, pairs in sets.items():
-        m = evaluate_pairs(game, pairs, diversity_samples=diversity_samples)
+        m = evaluate_pairs(game, pairs, diversity_samples=diversity_samples, pieces=pieces)
         m.update(adversarial_metrics(game, pairs))
         counts = m.pop("piece_counts", {})
         m.update({f"piece_{k}": v for k, v in counts.items()})

@@ -25,15 +25,18 @@ class TetrisGenerator(nn.Module):
     broadcast to every cell), a global block (conv, pool, conv, pool, linear to 10, ReLU)
     broadcast back to every cell, and a head (three conv+BN+ReLU, 1x1 conv to 2 channels,
     softmax). ``global_relu: false`` drops the ReLU after the global linear layer, as in the
-    first experiments."""
+    first experiments. ``rows``/``cols``: the board (22 x 10; the data decides them)."""
 
     def __init__(self, latent_dim: int = 4, width: int = 16, global_features: int = 10,
-                 global_relu: bool = True):
+                 global_relu: bool = True, rows: int = 22, cols: int = 10):
         super().__init__()
+        if rows < 4 or cols < 4:
+            raise ValueError(f"boards of {rows} x {cols} are too small (at least 4 x 4)")
         w = width
         self.loc = nn.Sequential(*_cbr(2 + latent_dim, w), *_cbr(w, w))
         self.glob = nn.Sequential(*_cbr(w, w), nn.MaxPool2d(2), *_cbr(w, w), nn.MaxPool2d(2),
-                                  nn.Flatten(), nn.Linear(w * 5 * 2, global_features),
+                                  nn.Flatten(),
+                                  nn.Linear(w * (rows // 4) * (cols // 4), global_features),
                                   *([nn.ReLU()] if global_relu else []))
         self.head = nn.Sequential(*_cbr(w + global_features, w), *_cbr(w, w), *_cbr(w, w),
                                   nn.Conv2d(w, 2, 1), nn.Softmax(dim=1))
@@ -57,13 +60,17 @@ class _PairD(nn.Module):
 
 @MODELS.register("tetris-d")
 class TetrisDiscriminator(_PairD):
-    """conv, pool, conv+BN, pool, linear 16, linear 1 (the original)."""
+    """conv, pool, conv+BN, pool, linear 16, linear 1 (the original; 160 features on 22 x 10,
+    sized to the board otherwise)."""
 
-    def __init__(self):
+    def __init__(self, rows: int = 22, cols: int = 10):
+        if rows < 4 or cols < 4:
+            raise ValueError(f"boards of {rows} x {cols} are too small for this discriminator "
+                             "(at least 4 x 4)")
         super().__init__(nn.Sequential(
             nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             *_cbr(16, 16), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(160, 16), nn.ReLU(), nn.Linear(16, 1), Scores()))
+            nn.Linear(16 * (rows // 4) * (cols // 4), 16), nn.ReLU(), nn.Linear(16, 1), Scores()))
 
 
 def _conv(c_in: int, c_out: int, pad: int, batchnorm: bool) -> list:
@@ -73,29 +80,40 @@ def _conv(c_in: int, c_out: int, pad: int, batchnorm: bool) -> list:
     return [nn.Conv2d(c_in, c_out, 3, padding=pad), nn.ReLU()]
 
 
-def _more_conv_body(pads: tuple, batchnorm: bool, in_channels: int = 4) -> nn.Sequential:
-    """conv, pool, then a 3x3 conv per entry of ``pads``; 11x5 maps end as 7x1 (112 features)."""
+def _more_conv_body(pads: tuple, batchnorm: bool, in_channels: int = 4, rows: int = 22,
+                    cols: int = 10) -> nn.Sequential:
+    """conv, pool, then a 3x3 conv per entry of ``pads``; on 22 x 10 boards the 11x5 maps end
+    as 7x1 (112 features); other board sizes size the linear layer to match."""
+    h, w = rows // 2, cols // 2
+    for pad in pads:
+        h, w = h - 2 + 2 * pad, w - 2 + 2 * pad
+    if h < 1 or w < 1:
+        least = 2 * (1 + 2 * sum(1 for pad in pads if pad == 0))
+        raise ValueError(f"boards of {rows} x {cols} are too small for this discriminator "
+                         f"(at least {least} x {least})")
     convs = [m for pad in pads for m in _conv(16, 16, pad, batchnorm)]
     return nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         *convs,
-                         nn.Flatten(), nn.Linear(112, 16), nn.ReLU(), nn.Linear(16, 1), Scores())
+                         *convs, nn.Flatten(), nn.Linear(16 * h * w, 16), nn.ReLU(),
+                         nn.Linear(16, 1), Scores())
 
 
 @MODELS.register("tetris-d-more-conv")
 class DiscWithMoreConv(_PairD):
     """conv, pool, two unpadded convs (with BN if ``batchnorm``), linear 16, linear 1."""
 
-    def __init__(self, batchnorm: bool = False):
-        super().__init__(_more_conv_body((0, 0), batchnorm))
+    def __init__(self, batchnorm: bool = False, rows: int = 22, cols: int = 10):
+        super().__init__(_more_conv_body((0, 0), batchnorm, 4, rows, cols))
 
 
 @MODELS.register("tetris-d-more-conv-pad")
 class DiscWithMoreConvPad(_PairD):
     """conv, pool, a padded conv, two unpadded convs (BN optional), linear 16, linear 1.
-    ``in_channels``: board t's and board t+1's channels together (4 for the classic boards)."""
+    ``in_channels``: board t's and board t+1's channels together (4 for the classic boards);
+    ``rows``/``cols``: the board (the data decides them)."""
 
-    def __init__(self, batchnorm: bool = False, in_channels: int = 4):
-        super().__init__(_more_conv_body((1, 0, 0), batchnorm, in_channels))
+    def __init__(self, batchnorm: bool = False, in_channels: int = 4, rows: int = 22,
+                 cols: int = 10):
+        super().__init__(_more_conv_body((1, 0, 0), batchnorm, in_channels, rows, cols))
 
 
 def gravity_features(x: torch.Tensor) -> torch.Tensor:

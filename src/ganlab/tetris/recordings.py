@@ -2,13 +2,16 @@
 (``docs/TETRIS_RULES.md``, "Recordings").
 
 Original layout: a folder with ``train/`` and ``test/``, each holding ``0.npy``, ``1.npy``, ...
-(no gaps), each an int32 array of shape (2, 22, 10) of 0/1. The pairs of a game are frames
+(no gaps), each an int32 array of shape (2, 22, 10) of 0/1 (another game's board size is read
+off the files: every file of a recording has the same). The pairs of a game are frames
 (0, 1), (2, 3), ... up to its last frame before game over; pairs of many games are shuffled
 across files. The compact file (``recording.npz``) holds the same pairs as ``train`` and
-``test`` arrays of shape (N, 2, 22, 10), uint8.
+``test`` arrays of shape (N, 2, 22, 10), uint8. A recording made here also holds ``pieces.json``,
+its piece set and board (:mod:`.pieces`), which the metrics read and training never needs.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -18,7 +21,8 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DataError
-from .rules import COLS, ROWS, TetrisEngine
+from .pieces import CLASSIC, PieceSet, write_pieces
+from .rules import TetrisEngine
 
 SPLITS = ("train", "test")
 COMPACT_NAME = "recording.npz"
@@ -35,15 +39,16 @@ def game_pairs(frames: np.ndarray, every_frame: bool = False) -> np.ndarray:
     if every_frame:
         return np.stack([frames[:-1], frames[1:]], 1)
     n = len(frames) // 2
-    return frames[: 2 * n].reshape(n, 2, ROWS, COLS)
+    return frames[: 2 * n].reshape(n, 2, *frames.shape[1:])
 
 
-def record_pairs(n: int, rng: np.random.Generator, every_frame: bool = False) -> np.ndarray:
-    """``n`` pairs from as many whole games as needed, shuffled; (n, 2, 22, 10) uint8.
-    ``every_frame``: see :func:`game_pairs`."""
-    chunks, total = [], 0
+def record_pairs(n: int, rng: np.random.Generator, every_frame: bool = False,
+                 pieces: PieceSet = CLASSIC) -> np.ndarray:
+    """``n`` pairs from as many whole games as needed, shuffled; (n, 2, rows, cols) uint8.
+    ``every_frame``: see :func:`game_pairs`; ``pieces``: the game (the seven on 22 x 10)."""
+    chunks, total = [np.zeros((0, 2, pieces.rows, pieces.cols), np.uint8)], 0
     while total < n:
-        pairs = game_pairs(TetrisEngine(rng=rng).play(), every_frame)
+        pairs = game_pairs(TetrisEngine(rng=rng, pieces=pieces).play(), every_frame)
         chunks.append(pairs.astype(np.uint8))
         total += len(pairs)
     pairs = np.concatenate(chunks)
@@ -60,16 +65,18 @@ def write_manifest(out: Path, counts: dict, complete: bool, **extra) -> None:
 
 
 def record(out: str | Path, n_train: int, n_test: int, seed: int = 0, layout: bool = True,
-           compact: bool = True) -> dict:
-    """Record a data set; train and test come from different games (independent RNG streams)."""
+           compact: bool = True, pieces: PieceSet = CLASSIC) -> dict:
+    """Record a data set; train and test come from different games (independent RNG streams).
+    ``pieces.json`` beside it names the piece set and board."""
     out = Path(out)
-    data = {"train": record_pairs(n_train, np.random.default_rng([seed, 0])),
-            "test": record_pairs(n_test, np.random.default_rng([seed, 1]))}
+    data = {"train": record_pairs(n_train, np.random.default_rng([seed, 0]), pieces=pieces),
+            "test": record_pairs(n_test, np.random.default_rng([seed, 1]), pieces=pieces)}
     out.mkdir(parents=True, exist_ok=True)
     counts = {split: len(pairs) for split, pairs in data.items()}
     write_manifest(out, counts, False, seed=seed)
+    write_pieces(out, pieces)
     if layout:
-        header = _npy_header()
+        header = _npy_header((pieces.rows, pieces.cols))
         for split, pairs in data.items():
             folder = out / split
             folder.mkdir(exist_ok=True)
@@ -87,22 +94,22 @@ def record(out: str | Path, n_train: int, n_test: int, seed: int = 0, layout: bo
 _INDEX = re.compile(r"^(\d+)\.npy$")
 
 
-def _npy_header() -> bytes:
-    """The .npy header np.save writes for an int32 (2, 22, 10) C-order array."""
-    import io
+def _npy_header(board: tuple = (22, 10)) -> bytes:
+    """The .npy header np.save writes for an int32 (2, rows, cols) C-order array."""
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        buf, {"descr": "<i4", "fortran_order": False, "shape": (2, ROWS, COLS)})
+        buf, {"descr": "<i4", "fortran_order": False, "shape": (2, *board)})
     return buf.getvalue()
 
 
-_HEADER = _npy_header()
-_PAIR_BYTES = 2 * ROWS * COLS * 4
-
-
-def _check_pair(arr: np.ndarray, where: str) -> None:
-    if arr.shape != (2, ROWS, COLS):
-        raise RecordingError(f"{where}: expected shape (2, {ROWS}, {COLS}), got {arr.shape}")
+def _check_pair(arr: np.ndarray, where: str, board: Optional[tuple]) -> None:
+    if arr.ndim != 3 or arr.shape[0] != 2 or (board is not None and arr.shape[1:] != board):
+        want = f"2, {board[0]}, {board[1]}" if board else "2, rows, cols"
+        why = " like the recording's first file" if board else ""
+        raise RecordingError(f"{where}: expected shape ({want}){why}, got {arr.shape}")
+    if min(arr.shape[1:]) < 4:
+        raise RecordingError(f"{where}: a board of {arr.shape[1]} x {arr.shape[2]} is too small "
+                             "(at least 4 x 4)")
     if not np.isin(arr, (0, 1)).all():
         bad = np.unique(arr[~np.isin(arr, (0, 1))])[:5].tolist()
         raise RecordingError(f"{where}: values must be 0 or 1, found {bad}")
@@ -118,19 +125,24 @@ def read_split(folder: Path) -> np.ndarray:
         missing = next(i for i, v in enumerate(indices) if i != v)
         raise RecordingError(f"{folder / f'{missing}.npy'}: missing (the files must be numbered "
                              f"0..{indices[-1]} without gaps)")
-    out = np.empty((len(indices), 2, ROWS, COLS), dtype=np.uint8)
+    out, board, header = None, None, b""
     for i in indices:
         path = folder / f"{i}.npy"
         try:
             raw = path.read_bytes()
-            if raw.startswith(_HEADER) and len(raw) == len(_HEADER) + _PAIR_BYTES:
-                arr = np.frombuffer(raw, dtype="<i4", offset=len(_HEADER)).reshape(2, ROWS, COLS)
-            else:  # another dtype or layout: let numpy parse it
+            size = len(header) + 8 * board[0] * board[1] if board else -1
+            if board and raw.startswith(header) and len(raw) == size:
+                arr = np.frombuffer(raw, dtype="<i4", offset=len(header)).reshape(2, *board)
+            else:  # the first file, another dtype or layout: let numpy parse it
                 arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             raise RecordingError(f"{path}: not a readable .npy array ({_reason(path, exc)})"
                                  ) from None
-        _check_pair(arr, str(path))
+        _check_pair(arr, str(path), board)
+        if out is None:  # the first file decides the board size
+            board = tuple(arr.shape[1:])
+            header = _npy_header(board)
+            out = np.empty((len(indices), 2, *board), dtype=np.uint8)
         out[i] = arr
     return out
 
@@ -173,9 +185,9 @@ def read_compact(path: Path) -> dict:
     if not data:
         raise RecordingError(f"{path}: holds neither a train nor a test array")
     for split, arr in data.items():
-        if arr.ndim != 4 or arr.shape[1:] != (2, ROWS, COLS):
-            raise RecordingError(f"{path}: {split} must have shape (N, 2, {ROWS}, {COLS}), "
-                                 f"got {arr.shape}")
+        if arr.ndim != 4 or arr.shape[1] != 2 or min(arr.shape[2:]) < 4:
+            raise RecordingError(f"{path}: {split} must have shape (N, 2, rows, cols) with "
+                                 f"boards at least 4 x 4, got {arr.shape}")
         if not np.isin(arr, (0, 1)).all():
             raise RecordingError(f"{path}: {split} holds values other than 0 and 1")
     return {k: v.astype(np.uint8) for k, v in data.items()}

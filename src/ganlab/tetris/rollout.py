@@ -15,28 +15,31 @@ import numpy as np
 
 from .evaluate import predict
 from .metrics import legal_fall, spawn_piece, spawned_piece_rests
-from .rules import PIECE_NAMES, empty_board
+from .pieces import CLASSIC, PieceSet
+from .rules import empty_board
 from .task import text_band
 
 
-def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False) -> dict:
-    board = empty_board()
+def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False,
+            pieces: PieceSet = CLASSIC) -> dict:
+    """``frames`` frames of the emulator on its own output, judged under the game ``pieces``."""
+    board = empty_board(pieces)
     legal = illegal = games = 0
-    counts = np.zeros(7, np.int64)
+    counts = np.zeros(len(pieces), np.int64)
     kept = [board.copy()] if keep_frames else None
     rng = np.random.default_rng(seed)
     for _ in range(frames):
         nxt = predict(game, board[None], 1, seed=int(rng.integers(2**31)))[0, 0].astype(np.int32)
-        idx = spawn_piece(board, nxt)[0]
+        idx = spawn_piece(board, nxt, pieces)[0]
         spawn = idx >= 0
-        ok = spawn or legal_fall(board, nxt)
+        ok = spawn or legal_fall(board, nxt, pieces)
         legal += ok
         illegal += not ok
         if spawn:
             counts[idx] += 1
-        over = (spawn and spawned_piece_rests(board, nxt) and nxt[0].any()) or \
+        over = (spawn and spawned_piece_rests(board, nxt, pieces) and nxt[0].any()) or \
             (not ok and nxt[0].any() and not spawn)
-        board = empty_board() if over else nxt
+        board = empty_board(pieces) if over else nxt
         games += over
         if keep_frames:
             kept.append(nxt)
@@ -44,7 +47,7 @@ def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False) -> dict
                 kept.append(board.copy())
     total = legal + illegal
     return {"frames": total, "legal": int(legal), "legality": legal / total if total else None,
-            "games_finished": int(games), "spawns": dict(zip(PIECE_NAMES, counts.tolist())),
+            "games_finished": int(games), "spawns": dict(zip(pieces.names, counts.tolist())),
             "frames_kept": kept}
 
 

@@ -21,42 +21,36 @@ from typing import Optional
 
 import numpy as np
 
-ROWS, COLS = 22, 10
-PIECES = {
-    "I": ((0, 3), (0, 4), (0, 5), (0, 6)),
-    "O": ((0, 4), (0, 5), (1, 4), (1, 5)),
-    "J": ((0, 3), (1, 3), (1, 4), (1, 5)),
-    "T": ((0, 3), (0, 4), (0, 5), (1, 4)),
-    "S": ((0, 4), (0, 5), (1, 3), (1, 4)),
-    "L": ((0, 5), (1, 3), (1, 4), (1, 5)),
-    "Z": ((0, 3), (0, 4), (1, 4), (1, 5)),
-}
-PIECE_NAMES = tuple(PIECES)
+from .pieces import CLASSIC, PieceSet
+
+ROWS, COLS = CLASSIC.rows, CLASSIC.cols
+PIECES = dict(zip(CLASSIC.names, CLASSIC.cells))
+PIECE_NAMES = CLASSIC.names
 
 
-def empty_board() -> np.ndarray:
-    return np.zeros((ROWS, COLS), dtype=np.int32)
+def empty_board(pieces: PieceSet = CLASSIC) -> np.ndarray:
+    return np.zeros((pieces.rows, pieces.cols), dtype=np.int32)
 
 
-def _mask(cells, rows=3) -> np.ndarray:
-    m = np.zeros((rows, COLS), dtype=np.int32)
-    for r, c in cells:
-        m[r, c] = 1
-    return m
-
-
-SPAWN_MASKS = np.stack([_mask(PIECES[p]) for p in PIECE_NAMES])  # (7, 3, 10): rows 0-2
+SPAWN_MASKS = CLASSIC.masks  # (7, 3, 10): rows 0-2
 
 
 @dataclass
 class TetrisEngine:
-    """One game under the classic ruleset. ``rng`` draws the spawned pieces."""
+    """One game under the classic ruleset. ``rng`` draws the spawned pieces; ``pieces`` is the
+    piece set and board size (the seven tetrominoes on 22 x 10 unless given another)."""
 
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
-    locked: np.ndarray = field(default_factory=lambda: np.zeros((ROWS, COLS), dtype=bool))
-    falling: Optional[np.ndarray] = None  # (4, 2) rows and columns of the falling piece
+    pieces: PieceSet = CLASSIC
+    locked: Optional[np.ndarray] = None
+    falling: Optional[np.ndarray] = None  # (n, 2) rows and columns of the falling piece
     piece: Optional[str] = None
     over: bool = False
+
+    def __post_init__(self):
+        if self.locked is None:
+            self.locked = np.zeros((self.pieces.rows, self.pieces.cols), dtype=bool)
+        self._cells = dict(zip(self.pieces.names, self.pieces.cells))
 
     def frame(self) -> np.ndarray:
         board = self.locked.astype(np.int32)
@@ -66,7 +60,7 @@ class TetrisEngine:
 
     def _rests(self, cells: np.ndarray) -> bool:
         rows, cols = cells[:, 0], cells[:, 1]
-        if (rows == ROWS - 1).any():
+        if (rows == self.pieces.rows - 1).any():
             return True
         return bool(self.locked[rows + 1, cols].any())
 
@@ -77,11 +71,12 @@ class TetrisEngine:
             self.over = True
             return None
         if self.falling is None:
-            name = piece if piece is not None else PIECE_NAMES[self.rng.integers(7)]
-            if name not in PIECES:
-                raise ValueError(f"unknown piece {name!r}; valid: {', '.join(PIECE_NAMES)}")
+            names = self.pieces.names
+            name = piece if piece is not None else names[self.rng.integers(len(names))]
+            if name not in self._cells:
+                raise ValueError(f"unknown piece {name!r}; valid: {', '.join(names)}")
             self.piece = name
-            self.falling = np.array(PIECES[name], dtype=np.int64)
+            self.falling = np.array(self._cells[name], dtype=np.int64)
         else:
             self.falling = self.falling + np.array([1, 0])
         if self._rests(self.falling):

@@ -13,7 +13,7 @@ from ..tasks import Task
 from ..viz import save_rgb
 from .encoding import to_boards
 from .evaluate import evaluate_splits
-from .rules import COLS, ROWS, SPAWN_MASKS
+from .pieces import CLASSIC, PieceSet
 
 
 COLUMNS = ("board t", "prediction", "truth")
@@ -24,18 +24,19 @@ def render(cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, scale: in
     """Rows of board t | prediction | truth, filled cells white, separators grey; with
     ``titles`` a band on top names the three columns."""
     rows = []
+    h, w = cond.shape[-2:]
     for x, p, y in zip(to_boards(cond), to_boards(fake), to_boards(real)):
-        sep = np.full((ROWS, 1), 128, np.uint8)
+        sep = np.full((h, 1), 128, np.uint8)
         x, p, y = (b.cpu().numpy().astype(np.uint8) * 255 for b in (x, p, y))
         rows.append(np.concatenate([x, sep, p, sep, y],
                                    1).astype(np.uint8))
-        rows.append(np.full((1, 3 * COLS + 2), 128, np.uint8))
+        rows.append(np.full((1, 3 * w + 2), 128, np.uint8))
     img = np.concatenate(rows[:-1], 0)
     img = np.kron(img, np.ones((scale, scale), np.uint8))
     img = np.repeat(img[..., None], 3, axis=2)
     if not titles:
         return img
-    width = (COLS + 1) * scale
+    width = (w + 1) * scale
     band = text_band(img.shape[1], [(i * width + 1, name) for i, name in enumerate(COLUMNS)])
     return np.concatenate([band, img], 0)
 
@@ -56,27 +57,39 @@ def stochastic(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return (cond[:, 1, 0].sum(-1) == 0) & (real[:, 1, 0].sum(-1) > 0)
 
 
-def spawned_piece(cond: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Per pair of one-hot boards, the index (``PIECE_NAMES`` order) of the piece that spawned, or
+def spawned_piece(cond: torch.Tensor, real: torch.Tensor,
+                  pieces: PieceSet = CLASSIC) -> torch.Tensor:
+    """Per pair of one-hot boards, the index (``pieces.names`` order) of the piece that spawned, or
     -1 for a fall: the random outcome of a Tetris tick, read as the spec's ruling reads a spawn
     (``metrics.spawn_piece``, in torch): board t's row 0 empty, rows 0-2 of board t+1 equal to
     board t united with the piece's spawn cells (on a stack that reaches row 1 the piece covers
     locked cells), rows 3-21 unchanged; of two matching masks (O and S) the first, O."""
-    masks = torch.as_tensor(SPAWN_MASKS, dtype=real.dtype, device=real.device)
-    union = (cond[:, None, 1, :3] + masks[None]).clamp_max(1)  # (N, 7, 3, 10)
-    eq = (union == real[:, None, 1, :3]).flatten(2).all(-1)  # (N, 7)
-    rest_same = (cond[:, 1, 3:] == real[:, 1, 3:]).flatten(1).all(-1)
+    k = pieces.spawn_rows
+    masks = torch.as_tensor(pieces.masks, dtype=real.dtype, device=real.device)
+    union = (cond[:, None, 1, :k] + masks[None]).clamp_max(1)  # (N, pieces, k, cols)
+    eq = (union == real[:, None, 1, :k]).flatten(2).all(-1)  # (N, pieces)
+    rest_same = (cond[:, 1, k:] == real[:, 1, k:]).flatten(1).all(-1)
     idx = eq.to(torch.int64).argmax(1)
     ok = eq.any(1) & rest_same & (cond[:, 1, 0].sum(-1) == 0)
     return torch.where(ok, idx, torch.full_like(idx, -1))
 
 
 class TetrisTask(Task):
-    """Emulator pairs; ``sets`` are the (N, 2, 22, 10) pairs evaluated during training (``train``
-    and ``test`` splits), with ``samples`` noise draws per spawn input for piece diversity."""
+    """Emulator pairs; ``sets`` are the (N, 2, rows, cols) pairs evaluated during training
+    (``train`` and ``test`` splits), with ``samples`` noise draws per spawn input for piece
+    diversity. ``pieces``: the game's piece set, which only the metrics and the hand-written
+    reader (``encode``) use; None where the recording names none (a folder of ``.npy`` pairs of
+    another board size): training needs nothing but the pairs, and evaluation is then off."""
 
-    def __init__(self, sets: Optional[dict] = None, samples: int = 50):
-        self.sets, self.samples = sets or {}, samples
+    def __init__(self, sets: Optional[dict] = None, samples: int = 50,
+                 pieces: Optional[PieceSet] = CLASSIC):
+        self.sets, self.samples, self.pieces = sets or {}, samples, pieces
+        if pieces is None:  # no hand-written reader without the piece set
+            self.encode = None
+
+    def model_args(self, data) -> dict:
+        _, rows, cols = data.example_shape  # the board size comes from the data
+        return {"rows": rows, "cols": cols}
 
     def to_data_scale(self, x):
         return to_boards(x)
@@ -88,15 +101,18 @@ class TetrisTask(Task):
 
     def evaluate(self, game, n=None, inception=None) -> dict:
         super().evaluate(game, n, inception)
-        return evaluate_splits(game, self.sets, diversity_samples=self.samples)
+        if self.pieces is None:
+            return {}
+        return evaluate_splits(game, self.sets, diversity_samples=self.samples,
+                               pieces=self.pieces)
 
     @staticmethod
     def stochastic(cond, real):
         return stochastic(cond, real)
 
-    @staticmethod
-    def encode(cond, real):
-        return spawned_piece(cond, real)
+    def encode(self, cond, real):
+        """The hand-written reader of the spawned piece (the piece set's spawn masks)."""
+        return spawned_piece(cond, real, self.pieces)
 
     def describe(self) -> str:
         return "Tetris board pairs"

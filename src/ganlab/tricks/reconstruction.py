@@ -93,7 +93,7 @@ class Reconstruction(Penalty, StepCallback):
             if not callable(getattr(ctx.task, key, None)):
                 raise ValueError(f"codes: {self.codes} needs a task that marks random-outcome "
                                  f"pairs (task.{key}); {ctx.data.name or 'this dataset'} "
-                                 "does not")
+                                 "does not (codes: learned needs nothing from the task)")
 
     def _make_encoder(self, ctx) -> None:
         cond = ctx.conditioning.values
