@@ -9,13 +9,14 @@ and rollout legality over ``--events`` events. One JSON line per evaluation goes
 
 Usage:
   python bench/tetris_play_quality.py [--presets tetris-play] [--seeds 0] [--test 5000]
-      [--samples 50] [--events 10000] [--set KEY=VALUE ...] [--out FILE]
+      [--samples 50] [--events 10000] [--set KEY=VALUE ...] [--out FILE] [--save DIR]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,6 +63,8 @@ def main():
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--out", default="bench/results/tetris-play-quality.jsonl")
+    ap.add_argument("--save", metavar="DIR", help="also save each trained emulator as "
+                    "DIR/PRESET-seedS.pt (for ganlab tetris play/rollout)")
     args = ap.parse_args()
     tests = {p: record_transitions(args.test, np.random.default_rng([TEST_SEED, i]), p)
              for i, p in enumerate(("human", "random"))}
@@ -78,6 +81,9 @@ def main():
             game = Game.from_config(cfg)
             t0 = time.perf_counter()
             game.play(cfg.train.iterations - game.iteration)
+            if args.save:
+                Path(args.save).mkdir(parents=True, exist_ok=True)
+                print(f"  saved {game.save(Path(args.save) / f'{preset}-seed{seed}.pt')}")
             roll = rollout(game, args.events, seed=2)
             counts = {}
             for player, test in tests.items():
