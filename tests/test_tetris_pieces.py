@@ -11,7 +11,7 @@ import torch
 from ganlab import Game, load_config
 from ganlab.run import train
 from ganlab.tetris.encoding import one_hot
-from ganlab.tetris.metrics import emulator_metrics, legal_fall, spawn_piece
+from ganlab.tetris.metrics import emulator_metrics, legal_fall, piece_diversity, spawn_piece
 from ganlab.tetris.pieces import (CLASSIC, PieceFileError, from_spec, load_pieces,
                                   pieces_beside)
 from ganlab.tetris.recordings import RecordingError, load_recording, record, record_pairs
@@ -78,6 +78,10 @@ def test_other_games_score_their_true_boards_perfectly():
     assert m["board_accuracy_ceiling"] == pytest.approx(1 - m["spawn_share"] * 2 / 3)
     which = spawn_piece(x, y, p)
     assert set(np.unique(which[which >= 0])) == {0, 1, 2}  # all three spawn
+    spawned = np.flatnonzero(which >= 0)[:30]
+    d = piece_diversity(x[spawned], np.repeat(y[spawned][:, None], 4, 1), p)
+    assert d["samples"] == d["valid_spawns"] == 30 * 4  # every draw counted, every one valid
+    assert set(d["piece_counts"]) == {"I3", "L3", "D2"}
     falls = np.flatnonzero(which < 0)[:40]
     assert all(legal_fall(x[i], y[i], p) for i in falls)
     # the torch reader of the hand-written baseline agrees with the metric

@@ -69,10 +69,11 @@ def run_pieces(game: Game, given: str | None = None) -> PieceSet:
     tetrominoes on 22 x 10 boards; another board with none is an error that says what to give."""
     board = tuple(game.data.examples.shape[-2:])
     path, args = game.config.data.path, game.config.data.args
+    beside = pieces_beside(path) if path and Path(path).exists() else None
     if given:
         pieces = load_pieces(given)
-    elif path and Path(path).exists() and pieces_beside(path) is not None:
-        pieces = pieces_beside(path)
+    elif beside is not None:
+        pieces = beside
     elif args.get("pieces"):
         pieces = load_pieces(args["pieces"], args.get("rows"), args.get("cols"))
     elif board == (CLASSIC.rows, CLASSIC.cols):
@@ -145,8 +146,8 @@ def cmd_evaluate(args) -> None:
         header = f"metric ({args.split}, {len(events)} transitions)"
     else:
         pairs = load_recording(args.data, args.split)[args.split]
-        pieces = (load_pieces(args.pieces) if args.pieces else pieces_beside(args.data)) or \
-            run_pieces(game)
+        pieces = (None if args.pieces else pieces_beside(args.data)) or \
+            run_pieces(game, args.pieces)
         if pairs.shape[2:] != (pieces.rows, pieces.cols):
             raise RecordingError(f"{args.data}: its boards are {pairs.shape[2]} x "
                                  f"{pairs.shape[3]}, the emulator's {pieces.rows} x {pieces.cols}")

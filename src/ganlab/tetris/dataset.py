@@ -36,7 +36,7 @@ def tetris(path: Optional[str] = None, seed: int = 0, split: str = "train",
     if path:
         if pieces or rows or cols:
             raise ValueError("data.args.pieces, rows and cols make an in-memory recording; a "
-                             "recording at data.args.path names its own (pieces.json)")
+                             "recording at data.path names its own (pieces.json)")
         pairs = load_recording(path, split)[split]
         game = pieces_beside(path)
         if game is None and pairs.shape[2:] == (CLASSIC.rows, CLASSIC.cols):

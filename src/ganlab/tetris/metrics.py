@@ -109,7 +109,7 @@ def piece_diversity(x_spawn, samples, pieces: PieceSet = CLASSIC) -> dict:
     total = counts.sum()
     tv = 0.5 * float(np.abs(counts / total - 1 / m).sum()) if total else None
     return {"piece_counts": dict(zip(pieces.names, counts.tolist())), "piece_tv": tv,
-            "valid_spawns": int(total), "samples": int(len(pieces))}
+            "valid_spawns": int(total), "samples": int(len(which))}
 
 
 def _resting(cells_mask: np.ndarray, others: np.ndarray) -> bool:

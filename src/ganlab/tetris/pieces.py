@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -35,7 +36,9 @@ class PieceFileError(DataError, ValueError):
 class PieceSet:
     """``names`` and, per piece, its spawn cells ``(row, column)`` on a ``rows`` x ``cols``
     board. ``masks`` are the spawn masks over the spawn rows (the tallest piece's height plus
-    one, rows 0-2 for the tetrominoes: the rows the spawn-validity ruling compares)."""
+    one, rows 0-2 for the tetrominoes: the rows the spawn-validity ruling compares); they and
+    ``shapes`` are computed once per set (the rollout judges every frame with them) and must
+    not be written to."""
 
     names: tuple
     cells: tuple
@@ -60,11 +63,11 @@ class PieceSet:
     def __len__(self) -> int:
         return len(self.names)
 
-    @property
+    @cached_property
     def spawn_rows(self) -> int:
         return max(r for cells in self.cells for r, _ in cells) + 2
 
-    @property
+    @cached_property
     def masks(self) -> np.ndarray:
         """(pieces, spawn_rows, cols) 0/1 spawn masks."""
         m = np.zeros((len(self), self.spawn_rows, self.cols), np.int32)
@@ -73,7 +76,7 @@ class PieceSet:
                 m[i, r, c] = 1
         return m
 
-    @property
+    @cached_property
     def shapes(self) -> list:
         """Each piece's cells as an (n, 2) array, as it spawns."""
         return [np.array(cells, np.int64) for cells in self.cells]

@@ -50,7 +50,6 @@ class TetrisEngine:
     def __post_init__(self):
         if self.locked is None:
             self.locked = np.zeros((self.pieces.rows, self.pieces.cols), dtype=bool)
-        self._cells = dict(zip(self.pieces.names, self.pieces.cells))
 
     def frame(self) -> np.ndarray:
         board = self.locked.astype(np.int32)
@@ -73,10 +72,10 @@ class TetrisEngine:
         if self.falling is None:
             names = self.pieces.names
             name = piece if piece is not None else names[self.rng.integers(len(names))]
-            if name not in self._cells:
+            if name not in names:
                 raise ValueError(f"unknown piece {name!r}; valid: {', '.join(names)}")
             self.piece = name
-            self.falling = np.array(self._cells[name], dtype=np.int64)
+            self.falling = np.array(self.pieces.cells[names.index(name)], dtype=np.int64)
         else:
             self.falling = self.falling + np.array([1, 0])
         if self._rests(self.falling):
