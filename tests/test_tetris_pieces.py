@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from ganlab import Game, load_config
+from ganlab.errors import CheckpointError
 from ganlab.run import train
+from ganlab.tetris.cli import load_emulator
 from ganlab.tetris.encoding import one_hot
 from ganlab.tetris.metrics import emulator_metrics, legal_fall, piece_diversity, spawn_piece
 from ganlab.tetris.pieces import (CLASSIC, PieceFileError, from_spec, load_pieces,
@@ -129,7 +131,8 @@ def test_a_folder_of_pairs_of_another_size_trains_with_the_learned_encoder(tmp_p
         "regularizers=[{name: reconstruction, args: {weight: 100, codes: learned}}]"])
     game = train(cfg, tmp_path / "run")
     assert game.G.pos.shape[-2:] == (16, 11)  # the board size came from the data
-    assert game.data.task.pieces is None  # nothing told it the pieces
+    task = game.data.task  # nothing told it the pieces: no metrics and no reader of them
+    assert not hasattr(task, "pieces") and not hasattr(task, "encode")
     assert (tmp_path / "run" / "samples" / "iter_0000003.png").is_file()
     with torch.no_grad():
         out = game.sample(2)
@@ -202,3 +205,25 @@ def test_the_shipped_piece_files_record_games_whose_truth_is_valid(name):
     assert m["spawn_validity"] == 1.0 and m["actual_spawns"] > 20
     which = spawn_piece(pairs[:, 0], pairs[:, 1], p)
     assert len(np.unique(which[which >= 0])) == len(p)  # every piece of the file spawns
+
+
+def test_an_original_design_run_on_another_board_loads_back(tmp_path):
+    p = from_spec(TROMINOES, "t", rows=16, cols=12)
+    record(tmp_path / "rec", 120, 20, seed=3, pieces=p)
+    cfg = load_config("tetris-original", [
+        "data.batch_size=4", "train.iterations=2", "train.progress=false",
+        "train.sample_every=2", "train.log_every=1", f"data.path={tmp_path / 'rec'}"])
+    game = train(cfg, tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["example_shape"] == [2, 16, 12]  # no position embedding to read it off
+    back = load_emulator(tmp_path / "run")
+    x = game.data.conditions[:3]
+    z = torch.rand(3, cfg.latent.dim)
+    with torch.no_grad():
+        game.G.eval(), back.G.eval()
+        assert torch.allclose(back.G(z, x), game.G(z, x))
+    # into a game of another board: a clear error, not torch's size mismatch
+    classic = Game.from_config(load_config("tetris-original", [
+        "data.args={record: 40}", "data.batch_size=4", "train.progress=false"]))
+    with pytest.raises(CheckpointError, match=r"shape \(2, 16, 12\).*\(2, 22, 10\)"):
+        classic.load(tmp_path / "run" / "checkpoints" / "latest.pt")

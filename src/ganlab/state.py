@@ -43,6 +43,9 @@ def capture(game, train_seconds: float) -> dict:
         "format": ckpt.FORMAT,
         "config": to_plain(game.config) if game.config is not None else None,
         "iteration": p.iteration,
+        # what one example is, so a run rebuilds its networks without its data (a Tetris
+        # emulator's board size, for one)
+        "example_shape": list(game.data.example_shape),
         "train_seconds": train_seconds,
         "G": players.G.state_dict(), "D": players.D.state_dict(),
         "opt_g": players.opt_g.state_dict(), "opt_d": players.opt_d.state_dict(),
@@ -84,6 +87,10 @@ def _restore_tricks(tricks, saved, source: str) -> None:
 def restore(game, state: dict, source: str = "checkpoint") -> None:
     # tricks first: a schedule that swapped D must rebuild it before D's weights load
     _restore_tricks(game.tricks, state.get("hooks", []), source)
+    saved = state.get("example_shape")
+    if saved is not None and tuple(saved) != game.data.example_shape:
+        raise CheckpointError(f"{source}: was trained on examples of shape {tuple(saved)}, but "
+                              f"this game's data has {game.data.example_shape}")
     players = game.players
     try:
         players.G.load_state_dict(state["G"])

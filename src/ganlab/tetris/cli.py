@@ -57,8 +57,12 @@ def load_emulator(path: str | Path) -> Game:
 
 
 def board_size(state: dict) -> tuple:
-    """The board a checkpoint's generator was built for: its position embedding's shape where it
-    has one (``tetris-emulator``), else the classic 22 x 10."""
+    """The board a checkpoint's generator was built for: the checkpoint's ``example_shape``, else
+    (checkpoints from before it) its position embedding's shape where it has one
+    (``tetris-emulator``), else the classic 22 x 10."""
+    shape = state.get("example_shape")
+    if shape is not None and len(shape) >= 2:
+        return tuple(int(v) for v in shape[-2:])
     pos = state.get("G", {}).get("pos")
     return tuple(pos.shape[-2:]) if pos is not None and pos.ndim == 4 else (ROWS, COLS)
 

@@ -11,7 +11,7 @@ from ..registry import DATASETS
 from .encoding import one_hot
 from .pieces import CLASSIC, load_pieces, pieces_beside
 from .recordings import RecordingError, load_recording, record_pairs
-from .task import TetrisTask
+from .task import TetrisPairs, TetrisTask
 
 
 @DATASETS.register("tetris")
@@ -60,4 +60,5 @@ def tetris(path: Optional[str] = None, seed: int = 0, split: str = "train",
     if test is not None and len(test):
         sets["test"] = test
     x, y = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
-    return Dataset(examples=y, conditions=x, task=TetrisTask(sets, eval_samples, game))
+    task = TetrisPairs() if game is None else TetrisTask(sets, eval_samples, game)
+    return Dataset(examples=y, conditions=x, task=task)

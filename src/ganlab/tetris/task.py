@@ -74,18 +74,11 @@ def spawned_piece(cond: torch.Tensor, real: torch.Tensor,
     return torch.where(ok, idx, torch.full_like(idx, -1))
 
 
-class TetrisTask(Task):
-    """Emulator pairs; ``sets`` are the (N, 2, rows, cols) pairs evaluated during training
-    (``train`` and ``test`` splits), with ``samples`` noise draws per spawn input for piece
-    diversity. ``pieces``: the game's piece set, which only the metrics and the hand-written
-    reader (``encode``) use; None where the recording names none (a folder of ``.npy`` pairs of
-    another board size): training needs nothing but the pairs, and evaluation is then off."""
-
-    def __init__(self, sets: Optional[dict] = None, samples: int = 50,
-                 pieces: Optional[PieceSet] = CLASSIC):
-        self.sets, self.samples, self.pieces = sets or {}, samples, pieces
-        if pieces is None:  # no hand-written reader without the piece set
-            self.encode = None
+class TetrisPairs(Task):
+    """Emulator pairs of a game nobody named (a folder of ``.npy`` pairs with no piece file):
+    training needs nothing but the pairs, so this task draws them and sizes the networks to
+    the board, and has neither metrics nor a reader of the spawned piece (``encode``), both of
+    which need the piece set. See :class:`TetrisTask` for a game with one."""
 
     def model_args(self, data) -> dict:
         _, rows, cols = data.example_shape  # the board size comes from the data
@@ -99,20 +92,29 @@ class TetrisTask(Task):
         save_rgb(grid, path)
         return grid
 
-    def evaluate(self, game, n=None, inception=None) -> dict:
-        super().evaluate(game, n, inception)
-        if self.pieces is None:
-            return {}
-        return evaluate_splits(game, self.sets, diversity_samples=self.samples,
-                               pieces=self.pieces)
-
     @staticmethod
     def stochastic(cond, real):
         return stochastic(cond, real)
 
+    def describe(self) -> str:
+        return "Tetris board pairs"
+
+
+class TetrisTask(TetrisPairs):
+    """Emulator pairs of a game with a known piece set; ``sets`` are the (N, 2, rows, cols)
+    pairs evaluated during training (``train`` and ``test`` splits), with ``samples`` noise draws
+    per spawn input for piece diversity. ``pieces`` (the game's piece set) is used only by the
+    metrics and the hand-written reader (``encode``)."""
+
+    def __init__(self, sets: Optional[dict] = None, samples: int = 50,
+                 pieces: PieceSet = CLASSIC):
+        self.sets, self.samples, self.pieces = sets or {}, samples, pieces
+
+    def evaluate(self, game, n=None, inception=None) -> dict:
+        super().evaluate(game, n, inception)
+        return evaluate_splits(game, self.sets, diversity_samples=self.samples,
+                               pieces=self.pieces)
+
     def encode(self, cond, real):
         """The hand-written reader of the spawned piece (the piece set's spawn masks)."""
         return spawned_piece(cond, real, self.pieces)
-
-    def describe(self) -> str:
-        return "Tetris board pairs"
