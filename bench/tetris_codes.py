@@ -1,0 +1,89 @@
+"""What a Tetris emulator's codes mean while it learns: train a preset (the learned encoder's
+``codes: learned`` by default) and, every ``--every`` iterations, print two tables on the
+spawns of a test split recorded from a stream no training run uses:
+
+- the encoder: for each true piece, how many of its spawns E gives each code;
+- the generator: for each code, which piece G draws under it (read by the spec's spawn ruling,
+  "none" for a board that is no valid spawn) on the first ``--boards`` spawn inputs.
+
+A learned encoder that works gives each piece its own code, and G draws that piece under it.
+The piece reader is used here only to judge; nothing of it reaches training.
+
+Usage:
+  python bench/tetris_codes.py [--preset tetris] [--every 500] [--test 3000] [--boards 200]
+      [--set KEY=VALUE ...]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from ganlab import Game, load_config
+from ganlab.tetris.encoding import one_hot
+from ganlab.tetris.recordings import record_pairs
+from ganlab.tetris.rules import PIECE_NAMES
+from ganlab.tetris.task import spawned_piece
+
+TEST_SEED = [20261122, 7]  # the quality bench's test stream
+LEARNED = "regularizers=[{name: reconstruction, args: {weight: 100, codes: learned}}]"
+
+
+def table(title: str, rows: list, cols: list, counts: np.ndarray) -> None:
+    print(f"\n{title}\n| | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
+    for name, line in zip(rows, counts):
+        print(f"| {name} | " + " | ".join(str(v) for v in line) + " |")
+
+
+@torch.no_grad()
+def report(game, x, y, boards: int) -> None:
+    rec = next(t for t in game.tricks if t.name == "reconstruction")
+    k = game.latent_dim
+    piece = spawned_piece(x, y)
+    idx = (piece >= 0).nonzero().flatten()
+    codes = rec.encoder(x[idx], y[idx]).argmax(1)
+    enc = np.zeros((len(PIECE_NAMES), k), int)
+    np.add.at(enc, (piece[idx].numpy(), codes.numpy()), 1)
+    G = game.sampling_generator
+    was = G.training
+    G.eval()
+    xs = x[idx][:boards]
+    drawn = np.zeros((k, len(PIECE_NAMES) + 1), int)
+    for c in range(k):
+        z = torch.nn.functional.one_hot(torch.full((len(xs),), c), k).float()
+        got = spawned_piece(xs, one_hot(G(z, xs).argmax(1).numpy()))
+        np.add.at(drawn[c], got.numpy(), 1)  # -1 (no valid spawn) lands in the last column
+    G.train(was)
+    codes_names = [f"code {c}" for c in range(k)]
+    table(f"iteration {game.iteration}: E's code for each true piece ({len(idx)} spawns)",
+          list(PIECE_NAMES), codes_names, enc)
+    table(f"iteration {game.iteration}: the piece G draws under each code ({len(xs)} inputs)",
+          codes_names, list(PIECE_NAMES) + ["none"], drawn)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="tetris")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--every", type=int, default=500)
+    ap.add_argument("--test", type=int, default=3000)
+    ap.add_argument("--boards", type=int, default=200)
+    ap.add_argument("--set", action="append", default=[])
+    args = ap.parse_args()
+    cfg = load_config(args.preset, [f"seed={args.seed}", "train.progress=false",
+                                    "train.eval_every=0", LEARNED] + args.set)
+    game = Game.from_config(cfg)
+    if not any(t.name == "reconstruction" and getattr(t, "encoder", None) is not None
+               for t in game.tricks):
+        raise SystemExit("this run has no learned encoder (codes: learned)")
+    pairs = record_pairs(args.test, np.random.default_rng(TEST_SEED))
+    x, y = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
+    print(f"# {args.preset}, seed {args.seed}, {' '.join(args.set)}")
+    while game.iteration < cfg.train.iterations:
+        game.play(min(args.every, cfg.train.iterations - game.iteration))
+        report(game, x, y, args.boards)
+
+
+if __name__ == "__main__":
+    main()
