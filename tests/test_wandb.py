@@ -2,6 +2,7 @@
 from its run file."""
 import json
 import re
+import time
 
 import pytest
 
@@ -33,12 +34,21 @@ def test_a_run_is_mirrored_offline_and_resumes_into_the_same_wandb_run(tmp_path)
     part.play(10)
     part.run_lock.release()
     game = resume(run)
-    files = sorted((run / "wandb").glob("offline-run-*/run-*.wandb"))
+    rows = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+            if r["kind"] == "train"]
+    # wandb's service writes the run file after finish() returns (seen here as a 7-byte file
+    # read too early, about one time in three): wait for it, then check what it holds
+    deadline = time.monotonic() + 60
+    while True:
+        files = sorted((run / "wandb").glob("offline-run-*/run-*.wandb"))
+        last = logged_values(files[-1], "train/d_loss") if len(files) == 2 else []
+        if any(v == pytest.approx(rows[-1]["d_loss"], rel=1e-6) for v in last) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert files, list((run / "wandb").rglob("*"))[:10]
     ids = {f.stem.split("-", 1)[1] for f in files}
     assert len(ids) == 1  # the resume continued the same W&B run
-    rows = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
-            if r["kind"] == "train"]
     seen = []
     for f in files:
         for v in logged_values(f, "train/d_loss"):
