@@ -37,18 +37,16 @@ def table(title: str, rows: list, cols: list, counts: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def report(game, x, y, boards: int) -> None:
-    rec = next(t for t in game.tricks if t.name == "reconstruction")
+def report(game, rec, x, y, piece, boards: int) -> None:
+    """The two tables for the spawns ``x``, ``y`` of true pieces ``piece``."""
     k = game.latent_dim
-    piece = spawned_piece(x, y)
-    idx = (piece >= 0).nonzero().flatten()
-    codes = rec.encoder(x[idx], y[idx]).argmax(1)
+    codes = rec.encoder(x, y).argmax(1)
     enc = np.zeros((len(PIECE_NAMES), k), int)
-    np.add.at(enc, (piece[idx].numpy(), codes.numpy()), 1)
+    np.add.at(enc, (piece.numpy(), codes.numpy()), 1)
     G = game.sampling_generator
     was = G.training
     G.eval()
-    xs = x[idx][:boards]
+    xs = x[:boards]
     drawn = np.zeros((k, len(PIECE_NAMES) + 1), int)
     for c in range(k):
         z = torch.nn.functional.one_hot(torch.full((len(xs),), c), k).float()
@@ -56,7 +54,7 @@ def report(game, x, y, boards: int) -> None:
         np.add.at(drawn[c], got.numpy(), 1)  # -1 (no valid spawn) lands in the last column
     G.train(was)
     codes_names = [f"code {c}" for c in range(k)]
-    table(f"iteration {game.iteration}: E's code for each true piece ({len(idx)} spawns)",
+    table(f"iteration {game.iteration}: E's code for each true piece ({len(x)} spawns)",
           list(PIECE_NAMES), codes_names, enc)
     table(f"iteration {game.iteration}: the piece G draws under each code ({len(xs)} inputs)",
           codes_names, list(PIECE_NAMES) + ["none"], drawn)
@@ -74,15 +72,19 @@ def main():
     cfg = load_config(args.preset, [f"seed={args.seed}", "train.progress=false",
                                     "train.eval_every=0", LEARNED] + args.set)
     game = Game.from_config(cfg)
-    if not any(t.name == "reconstruction" and getattr(t, "encoder", None) is not None
-               for t in game.tricks):
+    rec = next((t for t in game.tricks if t.name == "reconstruction"
+                and getattr(t, "encoder", None) is not None), None)
+    if rec is None:
         raise SystemExit("this run has no learned encoder (codes: learned)")
     pairs = record_pairs(args.test, np.random.default_rng(TEST_SEED))
     x, y = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
+    piece = spawned_piece(x, y)  # the test split's spawns, read once
+    spawns = (piece >= 0).nonzero().flatten()
+    x, y, piece = x[spawns], y[spawns], piece[spawns]
     print(f"# {args.preset}, seed {args.seed}, {' '.join(args.set)}")
     while game.iteration < cfg.train.iterations:
         game.play(min(args.every, cfg.train.iterations - game.iteration))
-        report(game, x, y, args.boards)
+        report(game, rec, x, y, piece, args.boards)
 
 
 if __name__ == "__main__":
