@@ -134,7 +134,10 @@ class Reconstruction(Penalty, StepCallback):
 
     def _per_example(self, pred: Tensor, real: Tensor) -> Tensor:
         if self.loss == "ce":
-            return -(real * pred.clamp_min(1e-7).log()).sum(1).flatten(1).mean(1)
+            # the smallest normal float, not a round 1e-7: below the clamp the log passes no
+            # gradient, and a cell G is sure of wrongly (p < 1e-7) must still be pulled back
+            tiny = torch.finfo(pred.dtype).tiny
+            return -(real * pred.clamp_min(tiny).log()).sum(1).flatten(1).mean(1)
         return (pred - real).abs().flatten(1).mean(1)
 
     def g_penalty(self, batch: StepBatch) -> Tensor:
