@@ -42,6 +42,7 @@ from .init import apply_init
 from .inputs import TrainingInputs
 from .lock import RunLock
 from .losses import LossPair, get_loss
+from .noise import CategoricalPrior
 from .players import Players
 from .registry import LATENTS, MODELS, TRICKS, accepted_kwargs
 from .sampling import Sampler
@@ -350,6 +351,16 @@ class Game:
     def sample_latent(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``n`` latents of the run's distribution on its device (with their own ``generator``)."""
         return self.latent(n, self.latent_dim, generator=generator, device=self.device)
+
+    def set_latent_prior(self, probs) -> None:
+        """Draw the ``categorical`` latent with these probabilities from now on (training noise,
+        samples, evaluation): a prior learnt from the data. The caller keeps and restores it
+        (a trick, in its checkpoint state)."""
+        if self.latent_dist != "categorical" or len(probs) != self.latent_dim:
+            raise ValueError(f"a latent prior needs latent.dist categorical with latent.dim "
+                             f"{len(probs)}; this run has {self.latent_dist} of dim "
+                             f"{self.latent_dim}")
+        self.latent = self.inputs.latent = self.sampler.latent = CategoricalPrior(probs)
 
     def add_filter(self, name: str, **args) -> SampleFilter:
         """Add a sampling filter (e.g. ``add_filter("discriminator-rejection",

@@ -265,6 +265,11 @@ class TrainingContext:
         return self._game.latent(n, self._game.latent_dim, generator=generator,
                                  device=self._game.device if device is None else device)
 
+    def set_latent_prior(self, probs) -> None:
+        """Draw the ``categorical`` latent with ``probs`` from now on, in training and sampling
+        (a prior learnt from the data); the trick that sets it restores it on resume."""
+        self._game.set_latent_prior(probs)
+
     def noise(self, n: int) -> Tensor:
         """``n`` latents from the training noise stream (this rank's slice under torchrun)."""
         return self._game.inputs.noise(n)

@@ -35,3 +35,25 @@ def categorical(n: int, dim: int, generator: torch.Generator | None = None, devi
     as the Tetris emulator's seven pieces."""
     idx = torch.randint(dim, (n,), generator=generator, device=device)
     return torch.nn.functional.one_hot(idx, dim).float()
+
+
+class CategoricalPrior:
+    """A one-hot code of ``len(probs)`` categories drawn with the given probabilities: the
+    ``categorical`` latent with a prior learnt from the data in place of the uniform one (a
+    trick sets it through :meth:`ganlab.hooks.TrainingContext.set_latent_prior`, e.g. the share
+    of each outcome the reconstruction term's clusters found)."""
+
+    def __init__(self, probs: torch.Tensor):
+        probs = torch.as_tensor(probs, dtype=torch.float64).flatten()
+        if len(probs) < 1 or not torch.isfinite(probs).all() or (probs < 0).any() \
+                or probs.sum() <= 0:
+            raise ValueError(f"a categorical prior needs finite probabilities >= 0 with a "
+                             f"positive sum; got {probs.tolist()}")
+        self.probs = (probs / probs.sum()).float()
+
+    def __call__(self, n: int, dim: int, generator: torch.Generator | None = None,
+                 device="cpu") -> torch.Tensor:
+        if dim != len(self.probs):
+            raise ValueError(f"the prior has {len(self.probs)} categories, latent.dim is {dim}")
+        idx = torch.multinomial(self.probs.to(device), n, replacement=True, generator=generator)
+        return torch.nn.functional.one_hot(idx, dim).float()
