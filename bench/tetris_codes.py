@@ -1,8 +1,11 @@
-"""What a Tetris emulator's codes mean while it learns: train a preset (the learned encoder's
-``codes: learned`` by default) and, every ``--every`` iterations, print two tables on the
-spawns of a test split recorded from a stream no training run uses:
+"""What a Tetris emulator's codes mean while it learns: train a preset with a learnt reader
+(``codes: clustered`` by default; BicycleGAN's ``codes: learned`` with ``--set
+'regularizers=[{name: reconstruction, args: {weight: 100, codes: learned}}]'``) and, every
+``--every`` iterations, print two tables on the spawns of a test split recorded from a stream
+no training run uses:
 
-- the encoder: for each true piece, how many of its spawns E gives each code;
+- the encoder: for each true piece, how many of its spawns E gives each code ("none": the
+  clustered reader saw no random outcome in the pair);
 - the generator: for each code, which piece G draws under it (read by the spec's spawn ruling,
   "none" for a board that is no valid spawn) on the first ``--boards`` spawn inputs.
 
@@ -27,7 +30,7 @@ from ganlab.tetris.rules import PIECE_NAMES
 from ganlab.tetris.task import spawned_piece
 
 TEST_SEED = [20261122, 7]  # the quality bench's test stream
-LEARNED = "regularizers=[{name: reconstruction, args: {weight: 100, codes: learned}}]"
+CLUSTERED = "regularizers=[{name: reconstruction, args: {weight: 100, codes: clustered}}]"
 
 
 def table(title: str, rows: list, cols: list, counts: np.ndarray) -> None:
@@ -40,9 +43,10 @@ def table(title: str, rows: list, cols: list, counts: np.ndarray) -> None:
 def report(game, rec, x, y, piece, boards: int) -> None:
     """The two tables for the spawns ``x``, ``y`` of true pieces ``piece``."""
     k = game.latent_dim
-    codes = rec.encoder(x, y).argmax(1)
-    enc = np.zeros((len(PIECE_NAMES), k), int)
-    np.add.at(enc, (piece.numpy(), codes.numpy()), 1)
+    out = rec.encoder(x, y)  # logits (codes: learned) or a code per pair, -1 for none
+    codes = out if out.dtype == torch.long else out.argmax(1)
+    enc = np.zeros((len(PIECE_NAMES), k + 1), int)
+    np.add.at(enc, (piece.numpy(), codes.numpy()), 1)  # -1 (seen as no spawn): the last column
     G = game.sampling_generator
     was = G.training
     G.eval()
@@ -55,7 +59,7 @@ def report(game, rec, x, y, piece, boards: int) -> None:
     G.train(was)
     codes_names = [f"code {c}" for c in range(k)]
     table(f"iteration {game.iteration}: E's code for each true piece ({len(x)} spawns)",
-          list(PIECE_NAMES), codes_names, enc)
+          list(PIECE_NAMES), codes_names + ["none"], enc)
     table(f"iteration {game.iteration}: the piece G draws under each code ({len(xs)} inputs)",
           codes_names, list(PIECE_NAMES) + ["none"], drawn)
 
@@ -70,12 +74,12 @@ def main():
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
     cfg = load_config(args.preset, [f"seed={args.seed}", "train.progress=false",
-                                    "train.eval_every=0", LEARNED] + args.set)
+                                    "train.eval_every=0", CLUSTERED] + args.set)
     game = Game.from_config(cfg)
     rec = next((t for t in game.tricks if t.name == "reconstruction"
                 and getattr(t, "encoder", None) is not None), None)
     if rec is None:
-        raise SystemExit("this run has no learned encoder (codes: learned)")
+        raise SystemExit("this run has no learned encoder (codes: learned or clustered)")
     pairs = record_pairs(args.test, np.random.default_rng(TEST_SEED))
     x, y = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
     piece = spawned_piece(x, y)  # the test split's spawns, read once

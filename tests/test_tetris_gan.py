@@ -6,7 +6,10 @@ from torch import nn
 
 from ganlab import Game, load_config
 from ganlab.models import MODELS, count_params
+from ganlab.models.encoders import ResidualClusters
+from ganlab.noise import CategoricalPrior
 from ganlab.hooks import Penalty, StepBatch
+from ganlab.run import resume, start, train
 from ganlab.tetris.encoding import one_hot, to_boards
 from ganlab.tetris.task import render
 from ganlab.tetris.evaluate import evaluate_pairs, predict
@@ -250,6 +253,28 @@ def test_categorical_latent_is_uniform_one_hot():
     assert ((counts - 1000).abs() < 150).all(), counts  # about 4.5 sd of a binomial count
 
 
+def test_a_learnt_categorical_prior_draws_its_probabilities_and_refuses_bad_ones():
+    prior = CategoricalPrior(torch.tensor([2.0, 0.0, 1.0, 1.0]))  # normalised; code 1 never
+    z = prior(8000, 4, torch.Generator().manual_seed(0))
+    assert z.shape == (8000, 4) and torch.equal(z.sum(1), torch.ones(8000))
+    counts = z.sum(0)
+    assert counts[1] == 0 and ((counts - torch.tensor([4000, 0, 2000, 2000])).abs() < 200).all()
+    for bad in ([0.0, 0.0], [1.0, -0.5], [float("nan"), 1.0]):
+        with pytest.raises(ValueError, match="a categorical prior needs"):
+            CategoricalPrior(torch.tensor(bad))
+    with pytest.raises(ValueError, match="the prior has 4 categories, latent.dim is 3"):
+        prior(5, 3)
+    game = Game.from_config(emulator_small())
+    game.set_latent_prior(torch.tensor([0.0, 0, 0, 0, 0, 0, 1]))  # training and sampling
+    assert (game.sample_latent(20).argmax(1) == 6).all()
+    assert (game.ctx.noise(20).argmax(1) == 6).all()
+    with pytest.raises(ValueError, match="latent.dist categorical with latent.dim 3"):
+        game.set_latent_prior(torch.ones(3))
+    uniform = Game.from_config(small())
+    with pytest.raises(ValueError, match="this run has uniform01 of dim 4"):
+        uniform.set_latent_prior(torch.ones(4))
+
+
 def test_gravity_features_count_filled_cells_above():
     from ganlab.tetris.models import gravity_features
     b = np.zeros((22, 10), np.int64)
@@ -418,3 +443,94 @@ def test_virtual_batch_norm_on_the_paired_generator():
     game.G.eval()
     z, c = torch.rand(6, 4), conds[:6]
     assert torch.allclose(game.G(z, c)[:2], game.G(z[:2], c[:2]), atol=1e-6)
+
+
+class _NoChange(nn.Module):
+    def forward(self, z, cond):  # a predictor that has learnt "board t+1 is board t"
+        return cond
+
+
+def test_residual_clusters_find_the_outcomes_the_predictor_cannot_tell():
+    gen = torch.Generator().manual_seed(0)
+    n = 300
+    bits = (torch.rand(n, 6, 5, generator=gen) < 0.4).long()
+    bits[:, :2] = 0  # the top two rows empty on board t
+    outcome = torch.randint(-1, 3, (n,), generator=gen)  # -1: nothing random happened
+    patterns = torch.zeros(3, 6, 5, dtype=torch.long)
+    patterns[0, 0, 1:4] = 1
+    patterns[1, :2, 2] = 1
+    patterns[2, 0, 0] = patterns[2, 1, 4] = 1
+    after = bits.clone()
+    for k in range(3):
+        after[outcome == k, :2] = patterns[k, :2]
+    two = lambda b: torch.stack([1 - b, b], 1).float()  # noqa: E731 (one-hot over 2 kinds)
+    cond, real = two(bits), two(after)
+    enc = ResidualClusters(_NoChange(), codes=3)
+    assert (enc(cond, real) == -1).all()  # nothing is known before the fit
+    info = enc.fit(cond, real, seed=0)
+    assert info["random"] == int((outcome >= 0).sum()) and info["pairs"] == n
+    code = enc(cond, real)
+    assert (code[outcome < 0] == -1).all()
+    firsts = [code[outcome == k] for k in range(3)]
+    assert all((c == c[0]).all() for c in firsts)  # each outcome has one code ...
+    assert len({int(c[0]) for c in firsts}) == 3  # ... and no two share one
+    assert info["outcomes"] == 3 and torch.allclose(enc.prior, torch.full((3,), 1 / 3).double()
+                                                    .to(enc.prior.dtype))
+    # more codes than outcomes: the spare code is left empty and the prior never draws it
+    wide = ResidualClusters(_NoChange(), codes=4)
+    info = wide.fit(cond, real, seed=0)
+    assert info["outcomes"] == 3 and (wide.prior == 0).sum() == 1
+    assert torch.allclose(wide.prior.sum(), torch.tensor(1.0, dtype=wide.prior.dtype))
+    assert not (wide(cond, real) == int(wide.prior.argmin())).any()
+    shares = ResidualClusters(_NoChange(), codes=3, prior="shares")
+    shares.fit(cond, real, seed=0)
+    seen = shares(cond, real)
+    expect = torch.stack([(seen == k).sum() for k in range(3)]) / (seen >= 0).sum()
+    assert torch.allclose(shares.prior.float(), expect.float())
+    # a few determined pairs the predictor gets wrong (two cells each, scattered): k-means
+    # gives them a spare cluster, and the share rule keeps it out of the outcomes
+    wrong = real.clone()
+    junk = (outcome < 0).nonzero().flatten()[:6]
+    for j, i in enumerate(junk):
+        wrong[i, :, 3 + j % 3, j % 5] = 1 - wrong[i, :, 3 + j % 3, j % 5]
+        wrong[i, :, 5, (j + 2) % 5] = 1 - wrong[i, :, 5, (j + 2) % 5]
+    spare = ResidualClusters(_NoChange(), codes=4)
+    info = spare.fit(cond, wrong, seed=0)
+    assert info["random"] == int((outcome >= 0).sum()) + 6 and info["outcomes"] == 3
+    assert (spare(cond, wrong)[junk] == -1).all() and (spare.prior > 0).sum() == 3
+    assert torch.equal(spare(cond, wrong)[outcome >= 0] >= 0, torch.ones(int((outcome >= 0)
+                                                                           .sum()), dtype=bool))
+    few = outcome >= 0
+    few[few.nonzero()[2:].flatten()] = False
+    keep = few | (outcome < 0)
+    with pytest.raises(ValueError, match=f"only 2 of {int(keep.sum())} pairs have an outcome"):
+        ResidualClusters(_NoChange(), codes=3).fit(cond[keep], real[keep], seed=0)
+
+
+def test_clustered_reconstruction_learns_its_reader_and_resumes_exactly(tmp_path):
+    cfg = emulator_small("train.iterations=6", "train.checkpoint_every=2",
+                         "regularizers=[{name: reconstruction, args: {weight: 1, codes: "
+                         "clustered, warmup: 3, fit_pairs: 300}}]")
+    full = train(cfg, tmp_path / "full")
+    enc = full.tricks.all[0].encoder
+    assert enc.fitted and enc.centroids.shape == (7, 2 * 22 * 10)
+    assert not any(p.requires_grad for p in enc.predictor.parameters())  # frozen after the fit
+    g0 = Game.from_config(cfg).G.state_dict()  # P started as G and learnt on its own
+    assert not all(torch.equal(a, b) for a, b in zip(enc.predictor.state_dict().values(),
+                                                     g0.values()))
+    part = start(cfg, tmp_path / "part")
+    part.play(2)  # stopped in the warm-up: P's weights and Adam go through the checkpoint
+    resumed = resume(tmp_path / "part")
+    renc = resumed.tricks.all[0].encoder
+    assert torch.equal(enc.centroids, renc.centroids) and torch.equal(enc.prior, renc.prior)
+    assert enc.prior.sum() > 0.99 and full.tricks.all[0].fit_info["pairs"] == 300
+    # the latent is drawn with the learnt prior from the fit on, also after a resume
+    assert isinstance(full.latent, CategoricalPrior) and torch.allclose(
+        full.latent.probs, enc.prior.float().cpu())
+    assert torch.equal(resumed.latent.probs, full.latent.probs)
+    after = resume(tmp_path / "full")  # resumed past the fit: the prior comes back with it
+    assert torch.equal(after.latent.probs, full.latent.probs)
+    for a, b in [(full.G, resumed.G), (enc.predictor, renc.predictor)]:
+        for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert torch.equal(x, y), k
+    assert full.history == resumed.history

@@ -118,7 +118,7 @@ def test_record_command_with_a_piece_file_and_board_size(tmp_path):
     assert r.returncode != 0 and "pieces.A.column" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_a_folder_of_pairs_of_another_size_trains_with_the_learned_encoder(tmp_path):
+def test_a_folder_of_pairs_of_another_size_trains_with_a_learnt_reader(tmp_path):
     p = from_spec(TROMINOES, "t", rows=16, cols=11)
     record(tmp_path / "rec", 200, 40, seed=2, pieces=p, compact=False)
     (tmp_path / "rec" / "pieces.json").unlink()  # what a user has: the .npy pairs and no more
@@ -127,18 +127,21 @@ def test_a_folder_of_pairs_of_another_size_trains_with_the_learned_encoder(tmp_p
             "train.sample_every=3", "train.log_every=1",
             "model.generator.args={width: 4, depth: 2}",
             f"data.path={tmp_path / 'rec'}"]
-    cfg = load_config("tetris", base + [
-        "regularizers=[{name: reconstruction, args: {weight: 100, codes: learned}}]"])
-    game = train(cfg, tmp_path / "run")
+    cfg = load_config("tetris", base + ["train.iterations=6", "train.sample_every=6",
+                                        "regularizers=[{name: reconstruction, args: {weight: "
+                                        "100, codes: clustered, warmup: 3}}]"])
+    game = train(cfg, tmp_path / "run")  # the learnt reader, with a warm-up the run outlasts
+    rec = game.tricks.all[0]
+    assert rec.encoder.fitted and rec.fit_info["pairs"] == 200
     assert game.G.pos.shape[-2:] == (16, 11)  # the board size came from the data
     task = game.data.task  # nothing told it the pieces: no metrics and no reader of them
     assert not hasattr(task, "pieces") and not hasattr(task, "encode")
-    assert (tmp_path / "run" / "samples" / "iter_0000003.png").is_file()
+    assert (tmp_path / "run" / "samples" / "iter_0000006.png").is_file()
     with torch.no_grad():
         out = game.sample(2)
     assert out.shape == (2, 2, 16, 11)
     # the hand-written reader needs a piece set; without one it says what to use instead
-    with pytest.raises(Exception, match="codes: learned needs nothing"):
+    with pytest.raises(Exception, match="codes: clustered and learned need nothing"):
         Game.from_config(load_config("tetris", base))
 
 

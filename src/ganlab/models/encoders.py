@@ -3,7 +3,11 @@ training (Zhu et al. 2017): the network learns which part of the example is the 
 """
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import torch
+from scipy.cluster.vq import kmeans2
 from torch import nn
 
 
@@ -30,3 +34,116 @@ class PairEncoder(nn.Module):
             h = h + block(h)
         h = torch.relu(h)
         return self.head(torch.cat([h.amax((2, 3)), h.mean((2, 3))], 1))
+
+
+class ResidualClusters(nn.Module):
+    """A learnt reader of a pair's random outcome without a network to train against G: what a
+    *predictor* of the example from its condition (a network trained on the pairs alone, by the
+    caller) gets wrong is the part of the example that the condition does not determine; pairs
+    whose residual ``example - predictor(condition)`` exceeds ``threshold`` (L1 over the
+    example, so 2.0 is one one-hot cell wholly wrong) have a random outcome, and k-means
+    (Lloyd 1982, k-means++ seeding: Arthur and Vassilvitskii 2007) over their residuals gives
+    ``codes`` clusters. Outcomes that the data tell apart are far apart in residual space, so
+    the clusters are the outcomes, found from the recordings alone (for Tetris: which piece
+    spawned, with nothing of the pieces known). ``forward`` gives each pair its cluster, -1
+    for a pair with a determined outcome, or for every pair before :meth:`fit`.
+
+    With more codes than outcomes, k-means spends the spare clusters on what is left: the few
+    determined pairs the predictor still gets wrong (small, scattered clusters) or two halves
+    of one outcome. So a cluster is an *outcome* only if it holds at least ``min_share`` of
+    the largest cluster's pairs (the rest are pairs with a determined outcome: ``forward``
+    gives them -1), and outcomes whose centroids differ by less than half a cell everywhere
+    (L-infinity < 0.5) are one. :attr:`prior` is each cluster's probability: ``"outcomes"``
+    gives every outcome the same share (split over its clusters by their sizes), ``"shares"``
+    is each outcome cluster's share of the random pairs."""
+
+    PRIORS = ("outcomes", "shares")
+
+    def resize_like(self, state: dict, prefix: str = "") -> None:
+        """Size the fitted buffers as ``state`` has them, before ``load_state_dict``."""
+        for name in ("centroids", "prior", "share"):
+            setattr(self, name, state[prefix + name].clone())
+
+    def __init__(self, predictor: nn.Module, codes: int, threshold: float = 2.0,
+                 prior: str = "outcomes", min_share: float = 0.25):
+        super().__init__()
+        if codes < 2 or threshold <= 0 or prior not in self.PRIORS or not 0 <= min_share <= 1:
+            raise ValueError(f"codes >= 2, threshold > 0, prior one of {self.PRIORS} and "
+                             f"0 <= min_share <= 1; got {codes}, {threshold}, {prior!r}, "
+                             f"{min_share}")
+        self.predictor, self.codes, self.threshold = predictor, int(codes), float(threshold)
+        self.prior_kind, self.min_share = prior, float(min_share)
+        self.register_buffer("centroids", torch.zeros(0))
+        self.register_buffer("prior", torch.zeros(0))
+        self.register_buffer("share", torch.zeros(0))
+
+    @property
+    def fitted(self) -> bool:
+        return self.centroids.numel() > 0
+
+    @torch.no_grad()
+    def residual(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:
+        z = torch.zeros(len(cond), self.codes, device=cond.device, dtype=cond.dtype)
+        return (example - self.predictor(z, cond)).flatten(1)
+
+    @torch.no_grad()
+    def fit(self, cond: torch.Tensor, example: torch.Tensor, seed: int, restarts: int = 10,
+            chunk: int = 512) -> dict:
+        """Cluster the residuals of these pairs (the best of ``restarts`` k-means runs) and set
+        :attr:`prior`; returns how many pairs were random, each cluster's share of them and
+        the outcome (group of clusters) each cluster belongs to."""
+        res = torch.cat([self.residual(cond[i:i + chunk], example[i:i + chunk])
+                         for i in range(0, len(cond), chunk)])
+        random = res[res.abs().sum(1) > self.threshold].double().cpu().numpy()
+        if len(random) < self.codes:
+            raise ValueError(f"only {len(random)} of {len(cond)} pairs have an outcome the "
+                             f"predictor cannot tell (residual > {self.threshold}); {self.codes} "
+                             "codes need at least as many: record more data or lower the "
+                             "threshold")
+        rng = np.random.default_rng(seed)
+        best = None
+        for _ in range(restarts):
+            with warnings.catch_warnings():  # fewer distinct outcomes than codes: an empty
+                warnings.simplefilter("ignore")  # cluster, which the prior gives no weight
+                centroids, labels = kmeans2(random, self.codes, minit="++", seed=rng)
+            cost = ((random - centroids[labels]) ** 2).sum()
+            if best is None or cost < best[0]:
+                best = (cost, centroids, labels)
+        _, centroids, labels = best
+        share = np.bincount(labels, minlength=self.codes) / len(random)
+        kept = (share > 0) & (share >= self.min_share * share.max())
+        group = _groups(centroids, kept)
+        outcomes = sorted(set(group[kept].tolist()))
+        prior = np.where(kept, share, 0.0)
+        if self.prior_kind == "outcomes":  # every outcome alike, split over its clusters
+            for g in outcomes:
+                members = (group == g) & kept
+                prior[members] = share[members] / share[members].sum() / len(outcomes)
+        self.centroids = torch.as_tensor(centroids, dtype=res.dtype, device=res.device)
+        self.prior = torch.as_tensor(prior / prior.sum(), dtype=res.dtype, device=res.device)
+        self.share = torch.as_tensor(share, dtype=res.dtype, device=res.device)
+        return {"random": len(random), "pairs": len(cond), "share": share.round(4).tolist(),
+                "outcome": [int(g) if k else -1 for g, k in zip(group, kept)],
+                "outcomes": len(outcomes)}
+
+    @torch.no_grad()
+    def forward(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:
+        res = self.residual(cond, example)
+        if not self.fitted:
+            return torch.full((len(cond),), -1, dtype=torch.long, device=cond.device)
+        dist = torch.cdist(res, self.centroids)  # an empty cluster's centroid is no one's
+        code = dist.masked_fill(self.share <= 0, float("inf")).argmin(1)
+        random = (res.abs().sum(1) > self.threshold) & (self.prior[code] > 0)
+        return torch.where(random, code, torch.full_like(code, -1))
+
+
+def _groups(centroids: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Each cluster's outcome: kept clusters joined (transitively) where their centroids differ
+    by less than half a cell everywhere; any other cluster is a group of its own."""
+    k = len(centroids)
+    group = np.arange(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            if kept[i] and kept[j] and np.abs(centroids[i] - centroids[j]).max() < 0.5:
+                group[group == group[j]] = group[i]
+    return group

@@ -2,14 +2,19 @@
 multiple-choice form), for generators that predict an output from a paired input."""
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 from torch import Tensor
 
+from ..distributed import world
 from ..hooks import Penalty, StepBatch, StepCallback, derived_seed
-from ..models.encoders import PairEncoder
+from ..models.encoders import PairEncoder, ResidualClusters
 from ..registry import TRICKS
+
+
+CODES = ("sampled", "all", "encoded", "learned", "clustered")
 
 
 @TRICKS.register("reconstruction")
@@ -48,19 +53,49 @@ class Reconstruction(Penalty, StepCallback):
     there and learns to ignore it; where it does (a random outcome) the reconstruction makes E
     confident and distinct outcomes take distinct codes. Nothing of the data is told to it. E has
     its own Adam (``encoder_lr``), stepped after G's; ``encoder_width``/``encoder_depth`` size
-    it."""
+    it.
+
+    ``codes: clustered`` is ``codes: encoded`` with the reader learnt from the data instead of
+    written by hand (:class:`~ganlab.models.encoders.ResidualClusters`): for the first
+    ``warmup`` iterations a predictor P (a copy of G, fed no code, with its own Adam at
+    ``encoder_lr``) learns each pair's truth from its condition by cross-entropy alone, while G
+    is trained as under ``codes: sampled``. At the warm-up's end up to ``fit_pairs`` training
+    pairs (a seeded draw) are read by P, and those it cannot predict (residual L1 over
+    ``threshold``) are clustered by k-means on their residuals into ``latent.dim`` clusters.
+    From then on P is frozen, each pair's cluster is its outcome and G reproduces the truth
+    from that outcome's code, exactly as with the hand-written reader, and the categorical
+    latent is drawn with a learnt prior: ``prior: outcomes`` gives each outcome the same
+    weight (a cluster with under ``min_share`` of the largest one's pairs holds falls P got
+    wrong and is no outcome, clusters less than half a cell apart are one, and a code k-means
+    left empty is never drawn), so ``latent.dim`` need only be at least the number of
+    outcomes; ``prior: shares`` weighs each outcome cluster by its share of the random pairs;
+    ``prior: uniform`` keeps the latent's own. After the fit P reads only the pairs that G's
+    fake under the sampled code got wrong: one it got right is trained right already. What
+    the fit found (pairs read, random pairs,
+    each cluster's share and outcome) is kept as ``fit_info`` and in the checkpoint. Nothing of
+    the game is told to it: which pairs are random and what their outcomes are both come from
+    what P could not learn. The fit is one process's: under torchrun each rank would find its
+    own clusters, so ``codes: clustered`` refuses more than one rank."""
 
     name = "reconstruction"
 
     def __init__(self, weight: float = 1.0, k: int = 1, loss: str = "ce", codes: str = "sampled",
                  diversity: float = 0.0, margin: float = 4.0, relax: float = 0.0,
                  kl: float = 0.1, encoder_lr: float = 1e-3, encoder_width: int = 32,
-                 encoder_depth: int = 2):
+                 encoder_depth: int = 2, warmup: int = 500, fit_pairs: int = 16384,
+                 threshold: float = 2.0, prior: str = "outcomes", min_share: float = 0.25):
         if k < 1 or loss not in ("ce", "l1"):
             raise ValueError(f"k must be >= 1 and loss ce or l1; got {k}, {loss!r}")
-        if codes not in ("sampled", "all", "encoded", "learned"):
-            raise ValueError(f"codes must be 'sampled', 'all', 'encoded' or 'learned', got "
-                             f"{codes!r}")
+        if codes not in CODES:
+            raise ValueError(f"codes must be one of {', '.join(CODES)}; got {codes!r}")
+        if warmup < 1 or fit_pairs < 1 or threshold <= 0 \
+                or prior not in ResidualClusters.PRIORS + ("uniform",):
+            raise ValueError(f"warmup >= 1, fit_pairs >= 1, threshold > 0 and prior one of "
+                             f"{ResidualClusters.PRIORS + ('uniform',)}; got {warmup}, "
+                             f"{fit_pairs}, {threshold}, {prior!r}")
+        self.warmup, self.fit_pairs, self.threshold = int(warmup), int(fit_pairs), float(threshold)
+        self.prior, self.min_share = prior, float(min_share)
+        self.fit_info: dict = {}
         if kl < 0 or encoder_lr <= 0:
             raise ValueError(f"kl must be >= 0 and encoder_lr > 0; got {kl}, {encoder_lr}")
         self.kl, self.encoder_lr = float(kl), float(encoder_lr)
@@ -89,11 +124,15 @@ class Reconstruction(Penalty, StepCallback):
             if self.codes == "learned":
                 self._make_encoder(ctx)
                 return
+            if self.codes == "clustered":
+                self._make_clusters(ctx)
+                return
             key = "stochastic" if self.codes == "all" else "encode"
             if not callable(getattr(ctx.task, key, None)):
                 raise ValueError(f"codes: {self.codes} needs a task that marks random-outcome "
                                  f"pairs (task.{key}); {ctx.data.name or 'this dataset'} "
-                                 "does not (codes: learned needs nothing from the task)")
+                                 "does not (codes: clustered and learned need nothing from "
+                                 "the task)")
 
     def _make_encoder(self, ctx) -> None:
         cond = ctx.conditioning.values
@@ -105,20 +144,89 @@ class Reconstruction(Penalty, StepCallback):
         self.encoder_opt = torch.optim.Adam(self.encoder.parameters(), lr=self.encoder_lr,
                                             betas=(0.5, 0.999))
 
+    def _make_clusters(self, ctx) -> None:
+        if world()[1] > 1:
+            raise ValueError("codes: clustered fits its clusters in one process; under "
+                             "torchrun each rank would find its own (train it on one rank)")
+        predictor = copy.deepcopy(ctx.G)  # G's architecture, its own weights from here on
+        if not any(p.requires_grad for p in predictor.parameters()):
+            raise ValueError("codes: clustered trains a copy of G as its predictor, and this G "
+                             "has no trainable parameters")
+        self.encoder = ResidualClusters(predictor, ctx.latent_dim, self.threshold,
+                                        "shares" if self.prior == "shares" else "outcomes",
+                                        self.min_share)
+        self.encoder_opt = torch.optim.Adam(predictor.parameters(), lr=self.encoder_lr)
+
     def after_update(self, player: str) -> None:
         if self.encoder is not None and player == "g":
+            if self.codes == "clustered" and self.encoder.fitted:
+                return
             self.encoder_opt.step()
             self.encoder_opt.zero_grad(set_to_none=True)
 
     def state_dict(self) -> dict:
         if self.encoder is None:
             return {}
-        return {"encoder": self.encoder.state_dict(), "encoder_opt": self.encoder_opt.state_dict()}
+        state = {"encoder": self.encoder.state_dict(),
+                 "encoder_opt": self.encoder_opt.state_dict()}
+        if self.codes == "clustered":
+            state["fit_info"] = self.fit_info
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         if self.encoder is not None and state:
+            if self.codes == "clustered":  # the buffers' sizes say whether it was fitted
+                self.encoder.resize_like(state["encoder"])
+                self.fit_info = state.get("fit_info", {})
             self.encoder.load_state_dict(state["encoder"])
+            if self.codes == "clustered" and self.encoder.fitted:
+                self._freeze()
             self.encoder_opt.load_state_dict(state["encoder_opt"])
+
+    def _freeze(self) -> None:
+        self.encoder.predictor.requires_grad_(False).eval()
+        if self.prior != "uniform":
+            self.ctx.set_latent_prior(self.encoder.prior.cpu())
+
+    def _fit(self) -> None:
+        """Cluster the residuals of up to ``fit_pairs`` training pairs (a seeded draw)."""
+        ctx = self.ctx
+        key = (self.key or self.name)
+        gen = torch.Generator().manual_seed(derived_seed(ctx.seed, key + "/fit"))
+        n = len(ctx.examples)
+        idx = torch.randperm(n, generator=gen)[:self.fit_pairs].sort().values.to(ctx.device)
+        self.fit_info = self.encoder.fit(ctx.conditioning.of_rows(idx),
+                                         ctx.examples.index_select(0, idx),
+                                         seed=derived_seed(ctx.seed, key + "/kmeans"))
+        self._freeze()
+
+    def _clustered(self, per: Tensor, batch: StepBatch) -> Tensor:
+        """Before the warm-up's end: train P on this batch (its loss is returned added, with no
+        path to G); at the end: fit the clusters; after: G's reconstruction under each random
+        pair's cluster, as ``_encoded`` does with the task's reader."""
+        cond, real, enc = batch.fake_cond, batch.real, self.encoder
+        if not enc.fitted and batch.iteration >= self.warmup:
+            self._fit()
+        if not enc.fitted:
+            z = torch.zeros(len(cond), self.ctx.latent_dim, device=cond.device, dtype=cond.dtype)
+            p_loss = self._per_example(enc.predictor(z, cond.detach()), real).mean()
+            return per + p_loss  # P's loss on every example; only P's weights see its gradient
+        return self._encoded(per, batch, self._outcomes(batch))
+
+    def _outcomes(self, batch: StepBatch) -> Tensor:
+        """Each pair's cluster (-1: determined). A pair whose truth G's fake under the sampled
+        code already is, cell for cell, needs no reading: its reconstruction under that code is
+        already the right one (a determined pair, or a random one G drew right). So P runs only
+        on the pairs G got wrong, a few per batch once G has learnt the rule."""
+        cond, real = batch.fake_cond, batch.real
+        if self.loss != "ce":  # cells are not one-hot: no cell-for-cell reading of G's fake
+            return self.encoder(cond, real)
+        outcome = torch.full((len(real),), -1, dtype=torch.long, device=real.device)
+        miss = (batch.fake.detach().argmax(1) != real.argmax(1)).flatten(1).any(1)
+        idx = miss.nonzero().flatten()
+        if idx.numel():
+            outcome[idx] = self.encoder(cond[idx], real[idx])
+        return outcome
 
     def _learned(self, batch: StepBatch) -> Tensor:
         ctx, cond, real = self.ctx, batch.fake_cond, batch.real
@@ -153,13 +261,14 @@ class Reconstruction(Penalty, StepCallback):
         if self.codes == "all":
             per, extra = self._multiple_choice(per, batch)
         elif self.codes == "encoded":
-            per = self._encoded(per, batch)
+            per = self._encoded(per, batch, self.ctx.task.encode(batch.fake_cond, batch.real))
+        elif self.codes == "clustered":
+            per = self._clustered(per, batch)
         loss = self.weight * per.mean()
         return loss if extra is None else loss + extra
 
-    def _encoded(self, per: Tensor, batch: StepBatch) -> Tensor:
+    def _encoded(self, per: Tensor, batch: StepBatch, outcome: Tensor) -> Tensor:
         ctx, cond, real = self.ctx, batch.fake_cond, batch.real
-        outcome = ctx.task.encode(cond, real)
         if outcome.max() >= ctx.latent_dim:
             raise ValueError(f"the task names outcome {int(outcome.max())} but the latent has "
                              f"only {ctx.latent_dim} codes (latent.dim)")
