@@ -59,10 +59,10 @@ class ResidualClusters(nn.Module):
 
     PRIORS = ("outcomes", "shares")
 
-    def resize_like(self, state: dict, prefix: str = "") -> None:
+    def resize_like(self, state: dict) -> None:
         """Size the fitted buffers as ``state`` has them, before ``load_state_dict``."""
         for name in ("centroids", "prior", "share"):
-            setattr(self, name, state[prefix + name].clone())
+            setattr(self, name, state[name].clone())
 
     def __init__(self, predictor: nn.Module, codes: int, threshold: float = 2.0,
                  prior: str = "outcomes", min_share: float = 0.25):
@@ -128,9 +128,9 @@ class ResidualClusters(nn.Module):
 
     @torch.no_grad()
     def forward(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:
-        res = self.residual(cond, example)
-        if not self.fitted:
+        if not self.fitted:  # no reading before the fit: spare P's forward
             return torch.full((len(cond),), -1, dtype=torch.long, device=cond.device)
+        res = self.residual(cond, example)
         dist = torch.cdist(res, self.centroids)  # an empty cluster's centroid is no one's
         code = dist.masked_fill(self.share <= 0, float("inf")).argmin(1)
         random = (res.abs().sum(1) > self.threshold) & (self.prior[code] > 0)
