@@ -534,3 +534,108 @@ def test_clustered_reconstruction_learns_its_reader_and_resumes_exactly(tmp_path
         for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(x, y), k
     assert full.history == resumed.history
+
+
+class _HedgingOracle(nn.Module):
+    """A predictor that knows the recorded falls (mirrored ones too) and, on a board a spawn
+    follows, hedges as a cross-entropy-trained predictor does: each spawn cell filled with the
+    share of pieces that cover it."""
+
+    def __init__(self, pairs):
+        super().__init__()
+        self.table = {p[0].tobytes(): p[1] for p in pairs.astype(np.int64)}
+        self.blur = torch.as_tensor(SPAWN_MASKS.astype(np.float32).mean(0))
+
+    def forward(self, z, x):
+        out = []
+        for b in to_boards(x).numpy().astype(np.int64):
+            key, flipped = b.tobytes(), False
+            if key not in self.table:
+                key, flipped = b[:, ::-1].copy().tobytes(), True
+            truth = self.table[key][:, ::-1] if flipped else self.table[key]
+            p = one_hot(np.ascontiguousarray(truth)[None])[0]
+            if not b[0].any() and truth[0].any():  # a spawn follows: hedge over the pieces
+                filled = torch.maximum(torch.as_tensor(b[:3]).float(), self.blur)
+                p = one_hot(b[None])[0]
+                p[1, :3], p[0, :3] = filled, 1 - filled
+            out.append(p)
+        return torch.stack(out)
+
+
+def test_swap_mirror_and_shift_write_the_games_outcomes_into_altered_pairs():
+    from ganlab.tetris.metrics import legal_fall
+    from ganlab.tetris.task import spawned_piece
+    pairs = record_pairs(900, np.random.default_rng(11))
+    _, idx = np.unique(pairs[:, 0].reshape(len(pairs), -1), axis=0, return_index=True)
+    pairs = pairs[np.sort(idx)]  # one truth per board t for the lookup
+    cond, real = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
+    game = Game.from_config(emulator_small(
+        "regularizers=[{name: reconstruction, args: {weight: 1, codes: clustered, swap: true, "
+        "mirror: true, shift: 2}}]"))
+    rec = game.tricks.all[0]
+    rec.encoder.predictor = _HedgingOracle(pairs)
+    rec.encoder.fit(cond, real, seed=0)
+    outcome = rec.encoder(cond, real)
+    piece = spawned_piece(cond, real)
+    assert ((outcome >= 0) == (piece >= 0)).all()  # the random pairs are the spawns
+    of_code = {int(c): int(p) for c, p in zip(outcome[piece >= 0], piece[piece >= 0])}
+    assert sorted(of_code.values()) == list(range(7))  # one code per piece
+    seen = []
+
+    def generate(z, c):
+        seen.append((z, c))
+        return torch.full((len(z),) + tuple(real.shape[1:]), 0.5)
+
+    game.step.generate = generate
+    targets = []
+    per = rec._per_example
+    rec._per_example = lambda p, y: targets.append(y) or per(p, y)
+    sel = torch.cat([(piece >= 0).nonzero().flatten()[:40], (piece < 0).nonzero().flatten()[:40]])
+    loss = rec._augmented(StepBatch(real[sel], real[sel].clone(), None, None, None, 0, cond[sel],
+                                    cond[sel]), outcome[sel])
+    ((z, c),), (y,) = seen, targets
+    assert len(c) == int((loss > 0).sum()) and 40 < len(c) <= 80  # altered pairs only
+    codes, spawn = z.argmax(1), spawned_piece(c, y)
+
+    def moved(b, flip, s):  # the board b (rows, cols) mirrored, then s columns over
+        b = b[:, ::-1] if flip else b
+        out = np.zeros_like(b)
+        if s >= 0:
+            out[:, s:] = b[:, :b.shape[1] - s]
+        else:
+            out[:, :s] = b[:, -s:]
+        return out
+
+    kinds = set()
+    for i in range(len(c)):
+        xb, yb = to_boards(c[i:i + 1])[0].numpy(), to_boards(y[i:i + 1])[0].numpy()
+        found = {(j, f, s) for j in sel.tolist() for f in (0, 1) for s in range(-2, 3)
+                 if np.array_equal(moved(pairs[j, 0], f, s), xb)
+                 and moved(pairs[j, 0], f, s).sum() == pairs[j, 0].sum()}
+        assert found, i  # every altered board t is a recorded one, mirrored and shifted
+        if len(found) == 1:  # (a symmetric board is several at once)
+            kinds.add(next(iter(found))[1:])
+        if piece[next(iter(found))[0]] >= 0:  # a spawn: the drawn code's piece, where it
+            assert spawn[i] == of_code[int(codes[i])], i  # spawns, on the moved board
+        else:  # a fall: moved whole, still a legal fall
+            assert any(np.array_equal(yb, moved(pairs[j, 1], f, s)) for j, f, s in found)
+            assert legal_fall(xb, yb)
+    assert {(1, 0), (0, 1), (0, -2), (1, 2)} <= kinds  # mirrors and shifts both ways
+    with pytest.raises(ValueError, match="need codes: clustered"):
+        Game.from_config(emulator_small(
+            "regularizers=[{name: reconstruction, args: {codes: encoded, swap: true}}]"))
+
+
+def test_swap_mirror_and_shift_resume_exactly(tmp_path):
+    cfg = emulator_small("train.iterations=6", "train.checkpoint_every=4",
+                         "regularizers=[{name: reconstruction, args: {weight: 1, codes: "
+                         "clustered, warmup: 2, fit_pairs: 300, swap: true, mirror: true, "
+                         "shift: 2}}]")
+    full = train(cfg, tmp_path / "full")
+    part = start(cfg, tmp_path / "part")
+    part.play(4)  # past the fit: the augmentation's draws go through the checkpoint
+    resumed = resume(tmp_path / "part")  # trains on to the end
+    assert resumed.iteration == 6
+    for (k, a), (_, b) in zip(full.G.state_dict().items(), resumed.G.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert full.history == resumed.history

@@ -4,6 +4,7 @@ training (Zhu et al. 2017): the network learns which part of the example is the 
 from __future__ import annotations
 
 import warnings
+from typing import Optional
 
 import numpy as np
 import torch
@@ -55,7 +56,10 @@ class ResidualClusters(nn.Module):
     gives them -1), and outcomes whose centroids differ by less than half a cell everywhere
     (L-infinity < 0.5) are one. :attr:`prior` is each cluster's probability: ``"outcomes"``
     gives every outcome the same share (split over its clusters by their sizes), ``"shares"``
-    is each outcome cluster's share of the random pairs."""
+    is each outcome cluster's share of the random pairs.
+
+    :meth:`with_outcome` writes a chosen outcome into a pair: the same condition's example with
+    cluster j's outcome where it had cluster k's."""
 
     PRIORS = ("outcomes", "shares")
 
@@ -83,8 +87,45 @@ class ResidualClusters(nn.Module):
 
     @torch.no_grad()
     def residual(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:
+        return (example - self.predict(cond)).flatten(1)
+
+    @torch.no_grad()
+    def predict(self, cond: torch.Tensor) -> torch.Tensor:
+        """The predictor's example for these conditions (its code input held at zero)."""
         z = torch.zeros(len(cond), self.codes, device=cond.device, dtype=cond.dtype)
-        return (example - self.predictor(z, cond)).flatten(1)
+        return self.predictor(z, cond)
+
+    def deltas(self, shape: tuple) -> torch.Tensor:
+        """Each cluster's outcome as a change to a one-hot example of ``shape`` (C, H, W) whose
+        channel 0 is the empty cell (the Tetris encoding): (codes, C, H, W), +1 in the channel a
+        cell takes, -1 in channel 0, 0 where the outcome leaves the cell alone. A centroid is
+        that change less the predictor's mean hedge (the probability it spreads over outcomes
+        it cannot tell apart), the same in every cluster; where some outcome leaves a cell
+        alone, its centroid there is minus the hedge, which is the largest entry of channel 0
+        and the smallest of the others among the outcome clusters. So the change is the
+        centroid plus the hedge estimated so. (A cell that every outcome changes has no such
+        witness; a spawn region never has one.)"""
+        c = self.centroids.view((len(self.centroids),) + tuple(shape))
+        kept = c[self.prior > 0]
+        hedge = -kept.min(0).values
+        hedge[0] = -kept[:, 0].max(0).values
+        return c + hedge
+
+    @torch.no_grad()
+    def with_outcome(self, example: torch.Tensor, was: torch.Tensor, new: torch.Tensor,
+                     transform=None) -> torch.Tensor:
+        """One-hot examples with cluster ``new``'s outcome in place of cluster ``was``'s, on the
+        example's board put through ``transform`` (``transform(v, board)`` of (N, C, H, W)
+        tensors, such as a mirror; ``board`` says whether ``v`` is a board, whose cells moved in
+        from off the board are empty, or a change, whose are 0; the identity when None):
+        ``T(example) - T(delta[was]) + delta[new]``
+        (:meth:`deltas`), rounded to the nearest one-hot per cell (argmax over channels). The
+        outcome stays where the game puts it while the rest of the board is transformed; for a
+        spawn, the piece is swapped and the board kept."""
+        d = self.deltas(tuple(example.shape[1:])).to(example.dtype)
+        t = transform or (lambda v, board: v)
+        soft = t(example, True) - t(d[was], False) + d[new]
+        return torch.zeros_like(soft).scatter_(1, soft.argmax(1, keepdim=True), 1.0)
 
     @torch.no_grad()
     def fit(self, cond: torch.Tensor, example: torch.Tensor, seed: int, restarts: int = 10,
