@@ -4,7 +4,6 @@ training (Zhu et al. 2017): the network learns which part of the example is the 
 from __future__ import annotations
 
 import warnings
-from typing import Optional
 
 import numpy as np
 import torch
@@ -87,13 +86,8 @@ class ResidualClusters(nn.Module):
 
     @torch.no_grad()
     def residual(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:
-        return (example - self.predict(cond)).flatten(1)
-
-    @torch.no_grad()
-    def predict(self, cond: torch.Tensor) -> torch.Tensor:
-        """The predictor's example for these conditions (its code input held at zero)."""
         z = torch.zeros(len(cond), self.codes, device=cond.device, dtype=cond.dtype)
-        return self.predictor(z, cond)
+        return (example - self.predictor(z, cond)).flatten(1)
 
     def deltas(self, shape: tuple) -> torch.Tensor:
         """Each cluster's outcome as a change to a one-hot example of ``shape`` (C, H, W) whose

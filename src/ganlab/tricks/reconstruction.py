@@ -283,14 +283,13 @@ class Reconstruction(Penalty, StepCallback):
         if idx.numel() == 0:
             return out
         c, y, was, now, f, sh = (v[idx] for v in (cond, real, outcome, new, flip, shift))
-        c, y = _move(c, f, sh, True), y.clone()
+        c = _move(c, f, sh, True)  # y is a copy (indexed), written in place below
         r = now >= 0
         if (~r).any():  # a determined pair: both boards moved alike
-            y[~r] = _move(real[idx][~r], f[~r], sh[~r], True)
+            y[~r] = _move(y[~r], f[~r], sh[~r], True)
         if r.any():
             fr, sr = f[r], sh[r]
-            y[r] = enc.with_outcome(real[idx][r], was[r], now[r],
-                                    lambda v, board: _move(v, fr, sr, board))
+            y[r] = enc.with_outcome(y[r], was[r], now[r], lambda v, board: _move(v, fr, sr, board))
         codes = ctx.sample_latent(len(idx), generator=gen).to(real.dtype)
         codes[r] = torch.nn.functional.one_hot(now[r], ctx.latent_dim).to(real.dtype)
         preds = ctx.generate(codes, c)
