@@ -84,6 +84,9 @@ def run(preset, seed, args, test, out, pieces):
                "game": f"{','.join(pieces.names)} on {pieces.rows}x{pieces.cols}",
                "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
                "threads": torch.get_num_threads(), **m, "meets_bar": meets_bar(m)}
+        fits = [t.fit_info for t in game.tricks if getattr(t, "fit_info", None)]
+        if fits:  # codes: clustered: what its fit found, and when
+            row["fit"] = {k: fits[0].get(k) for k in ("warmup", "random", "outcomes", "counts")}
         rows.append(row)
         with open(out, "a") as f:
             f.write(json.dumps(row) + "\n")

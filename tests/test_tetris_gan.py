@@ -467,6 +467,7 @@ def test_residual_clusters_find_the_outcomes_the_predictor_cannot_tell():
     cond, real = two(bits), two(after)
     enc = ResidualClusters(_NoChange(), codes=3)
     assert (enc(cond, real) == -1).all()  # nothing is known before the fit
+    assert enc.unpredictable(cond, real) == int((outcome >= 0).sum())
     info = enc.fit(cond, real, seed=0)
     assert info["random"] == int((outcome >= 0).sum()) and info["pairs"] == n
     code = enc(cond, real)
@@ -534,6 +535,37 @@ def test_clustered_reconstruction_learns_its_reader_and_resumes_exactly(tmp_path
         for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(x, y), k
     assert full.history == resumed.history
+
+
+def test_settle_ends_the_warm_up_once_the_predictor_has_settled_and_resumes_exactly(tmp_path):
+    cfg = emulator_small("train.iterations=12", "train.checkpoint_every=1",
+                         "regularizers=[{name: reconstruction, args: {weight: 1, codes: "
+                         "clustered, warmup: 2, fit_pairs: 300, settle: 0.3, settle_every: 2, "
+                         "warmup_max: 8}}]")
+    full = train(cfg, tmp_path / "full")
+    info = full.tricks.all[0].fit_info
+    its, counts = [c[0] for c in info["counts"]], [c[1] for c in info["counts"]]
+    assert its == list(range(2, info["warmup"] + 1, 2))[:len(its)] and len(its) >= 1
+    for last, now in zip(counts, counts[1:-1]):  # every count before the end fell by > 30%
+        assert now < 0.7 * last
+    if info["warmup"] < 8:  # ended by the rule: the last count fell by at most 30%
+        assert its[-1] == info["warmup"] and len(counts) >= 2 and counts[-1] >= 0.7 * counts[-2]
+    else:  # or by warmup_max, with no check at it
+        assert its[-1] < 8
+    assert full.tricks.all[0].encoder.fitted
+    part = start(cfg, tmp_path / "part")
+    part.play(3)  # stopped between two checks: the counts go through the checkpoint
+    resumed = resume(tmp_path / "part")
+    assert resumed.tricks.all[0].fit_info == info
+    assert torch.equal(resumed.tricks.all[0].encoder.centroids,
+                       full.tricks.all[0].encoder.centroids)
+    assert full.history == resumed.history
+    with pytest.raises(ValueError, match="settle ends codes: clustered"):
+        Game.from_config(emulator_small(
+            "regularizers=[{name: reconstruction, args: {codes: encoded, settle: 0.1}}]"))
+    with pytest.raises(ValueError, match="warmup_max >= warmup"):
+        Game.from_config(emulator_small("regularizers=[{name: reconstruction, args: {codes: "
+                                        "clustered, settle: 0.1, warmup_max: 10}}]"))
 
 
 class _HedgingOracle(nn.Module):

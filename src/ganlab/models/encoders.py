@@ -122,13 +122,24 @@ class ResidualClusters(nn.Module):
         return torch.zeros_like(soft).scatter_(1, soft.argmax(1, keepdim=True), 1.0)
 
     @torch.no_grad()
-    def fit(self, cond: torch.Tensor, example: torch.Tensor, seed: int, restarts: int = 10,
-            chunk: int = 512) -> dict:
+    def residuals(self, cond: torch.Tensor, example: torch.Tensor,
+                  chunk: int = 512) -> torch.Tensor:
+        """:meth:`residual` of many pairs, ``chunk`` at a time."""
+        return torch.cat([self.residual(cond[i:i + chunk], example[i:i + chunk])
+                          for i in range(0, len(cond), chunk)])
+
+    def unpredictable(self, cond: torch.Tensor, example: torch.Tensor) -> int:
+        """How many of these pairs the predictor cannot predict (residual over ``threshold``):
+        the pairs :meth:`fit` would cluster."""
+        return int((self.residuals(cond, example).abs().sum(1) > self.threshold).sum())
+
+    @torch.no_grad()
+    def fit(self, cond: torch.Tensor, example: torch.Tensor, seed: int,
+            restarts: int = 10) -> dict:
         """Cluster the residuals of these pairs (the best of ``restarts`` k-means runs) and set
         :attr:`prior`; returns how many pairs were random, each cluster's share of them and
         the outcome (group of clusters) each cluster belongs to."""
-        res = torch.cat([self.residual(cond[i:i + chunk], example[i:i + chunk])
-                         for i in range(0, len(cond), chunk)])
+        res = self.residuals(cond, example)
         random = res[res.abs().sum(1) > self.threshold].double().cpu().numpy()
         if len(random) < self.codes:
             raise ValueError(f"only {len(random)} of {len(cond)} pairs have an outcome the "

@@ -77,6 +77,14 @@ class Reconstruction(Penalty, StepCallback):
     what P could not learn. The fit is one process's: under torchrun each rank would find its
     own clusters, so ``codes: clustered`` refuses more than one rank.
 
+    A fixed warm-up can end before P has learnt the determined pairs: those it still gets
+    wrong join the clusters and take codes from the outcomes (seen on 2,000 Tetris pairs: after
+    500 iterations one seed's P still got 80 falls wrong, and two pieces shared a code).
+    ``settle: s`` (a share, 0 = off) ends it when P has settled instead: from ``warmup`` on,
+    every ``settle_every`` iterations P's unpredictable fit pairs are counted, and the fit
+    comes at the first count that fell by at most s since the last (or at ``warmup_max``).
+    The counts and the iteration of the fit are in ``fit_info``.
+
     Three augmentations of the reconstruction, from the fit on (``codes: clustered`` only): each
     adds, per batch, a reconstruction of an altered copy of the pairs they alter, averaged over
     the batch as the pairs' own term is. ``swap: true`` gives every random pair a second outcome
@@ -105,7 +113,8 @@ class Reconstruction(Penalty, StepCallback):
                  kl: float = 0.1, encoder_lr: float = 1e-3, encoder_width: int = 32,
                  encoder_depth: int = 2, warmup: int = 500, fit_pairs: int = 16384,
                  threshold: float = 2.0, prior: str = "outcomes", min_share: float = 0.25,
-                 swap: bool = False, mirror: bool = False, shift: int = 0):
+                 swap: bool = False, mirror: bool = False, shift: int = 0,
+                 settle: float = 0.0, settle_every: int = 250, warmup_max: int = 5000):
         if k < 1 or loss not in ("ce", "l1"):
             raise ValueError(f"k must be >= 1 and loss ce or l1; got {k}, {loss!r}")
         if codes not in CODES:
@@ -123,6 +132,14 @@ class Reconstruction(Penalty, StepCallback):
         if shift < 0:
             raise ValueError(f"shift is a number of columns, >= 0; got {shift}")
         self.swap, self.mirror, self.shift = bool(swap), bool(mirror), int(shift)
+        if settle and codes != "clustered":
+            raise ValueError(f"settle ends codes: clustered's warm-up; got codes: {codes}")
+        if not 0 <= settle < 1 or settle_every < 1 or warmup_max < warmup:
+            raise ValueError(f"settle in [0, 1), settle_every >= 1 and warmup_max >= warmup; "
+                             f"got {settle}, {settle_every}, {warmup_max} (warmup {warmup})")
+        self.settle, self.settle_every = float(settle), int(settle_every)
+        self.warmup_max = int(warmup_max)
+        self.counts: list = []  # (iteration, P's unpredictable pairs) at each settle check
         self.fit_info: dict = {}
         if kl < 0 or encoder_lr <= 0:
             raise ValueError(f"kl must be >= 0 and encoder_lr > 0; got {kl}, {encoder_lr}")
@@ -208,6 +225,7 @@ class Reconstruction(Penalty, StepCallback):
         if self.codes == "clustered":
             state["fit_info"] = self.fit_info
             state["augment_rng"] = self.aug_gen.get_state()
+            state["counts"] = [list(c) for c in self.counts]
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -217,6 +235,7 @@ class Reconstruction(Penalty, StepCallback):
                 self.fit_info = state.get("fit_info", {})
                 if "augment_rng" in state:  # checkpoints from before swap and mirror lack it
                     self.aug_gen.set_state(state["augment_rng"])
+                self.counts = [tuple(c) for c in state.get("counts", [])]
             self.encoder.load_state_dict(state["encoder"])
             if self.codes == "clustered" and self.encoder.fitted:
                 self._freeze()
@@ -227,16 +246,38 @@ class Reconstruction(Penalty, StepCallback):
         if self.prior != "uniform":
             self.ctx.set_latent_prior(self.encoder.prior.cpu())
 
-    def _fit(self) -> None:
-        """Cluster the residuals of up to ``fit_pairs`` training pairs (a seeded draw)."""
+    def _fit_pairs(self) -> tuple[Tensor, Tensor]:
+        """Up to ``fit_pairs`` training pairs (conditions, examples): the same seeded draw at
+        every settle check and at the fit."""
         ctx = self.ctx
-        key = (self.key or self.name)
-        gen = torch.Generator().manual_seed(derived_seed(ctx.seed, key + "/fit"))
-        n = len(ctx.examples)
-        idx = torch.randperm(n, generator=gen)[:self.fit_pairs].sort().values.to(ctx.device)
-        self.fit_info = self.encoder.fit(ctx.conditioning.of_rows(idx),
-                                         ctx.examples.index_select(0, idx),
-                                         seed=derived_seed(ctx.seed, key + "/kmeans"))
+        gen = torch.Generator().manual_seed(derived_seed(ctx.seed, (self.key or self.name)
+                                                         + "/fit"))
+        idx = torch.randperm(len(ctx.examples), generator=gen)[:self.fit_pairs]
+        idx = idx.sort().values.to(ctx.device)
+        return ctx.conditioning.of_rows(idx), ctx.examples.index_select(0, idx)
+
+    def _warm(self, iteration: int) -> bool:
+        """Whether P's warm-up is over: at ``warmup`` without ``settle``; with it, from
+        ``warmup`` on, every ``settle_every`` iterations P's unpredictable fit pairs are
+        counted and the warm-up ends once the count fell by at most ``settle`` (a share) since
+        the last count, or at ``warmup_max``. What P still gets wrong of the determined pairs
+        falls while it learns; what it cannot learn, the random outcomes, stays."""
+        if iteration < self.warmup:
+            return False
+        if not self.settle or iteration >= self.warmup_max:
+            return True
+        if (iteration - self.warmup) % self.settle_every:
+            return False
+        count = self.encoder.unpredictable(*self._fit_pairs())
+        last = self.counts[-1][1] if self.counts else None
+        self.counts.append((iteration, count))
+        return last is not None and count >= (1 - self.settle) * last
+
+    def _fit(self, iteration: int) -> None:
+        """Cluster the residuals of the fit pairs."""
+        seed = derived_seed(self.ctx.seed, (self.key or self.name) + "/kmeans")
+        self.fit_info = self.encoder.fit(*self._fit_pairs(), seed=seed)
+        self.fit_info.update(warmup=iteration, counts=[list(c) for c in self.counts])
         self._freeze()
 
     def _clustered(self, per: Tensor, batch: StepBatch) -> Tensor:
@@ -244,8 +285,8 @@ class Reconstruction(Penalty, StepCallback):
         path to G); at the end: fit the clusters; after: G's reconstruction under each random
         pair's cluster, as ``_encoded`` does with the task's reader."""
         cond, real, enc = batch.fake_cond, batch.real, self.encoder
-        if not enc.fitted and batch.iteration >= self.warmup:
-            self._fit()
+        if not enc.fitted and self._warm(batch.iteration):
+            self._fit(batch.iteration)
         if not enc.fitted:
             z = torch.zeros(len(cond), self.ctx.latent_dim, device=cond.device, dtype=cond.dtype)
             p_loss = self._per_example(enc.predictor(z, cond.detach()), real).mean()
