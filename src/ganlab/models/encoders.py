@@ -131,7 +131,11 @@ class ResidualClusters(nn.Module):
     def unpredictable(self, cond: torch.Tensor, example: torch.Tensor) -> int:
         """How many of these pairs the predictor cannot predict (residual over ``threshold``):
         the pairs :meth:`fit` would cluster."""
-        return int((self.residuals(cond, example).abs().sum(1) > self.threshold).sum())
+        return int(self._unpredictable(self.residuals(cond, example)).sum())
+
+    def _unpredictable(self, res: torch.Tensor) -> torch.Tensor:
+        """Which of these residuals (N, D) exceed ``threshold``: the random-outcome pairs."""
+        return res.abs().sum(1) > self.threshold
 
     @torch.no_grad()
     def fit(self, cond: torch.Tensor, example: torch.Tensor, seed: int,
@@ -140,7 +144,7 @@ class ResidualClusters(nn.Module):
         :attr:`prior`; returns how many pairs were random, each cluster's share of them and
         the outcome (group of clusters) each cluster belongs to."""
         res = self.residuals(cond, example)
-        random = res[res.abs().sum(1) > self.threshold].double().cpu().numpy()
+        random = res[self._unpredictable(res)].double().cpu().numpy()
         if len(random) < self.codes:
             raise ValueError(f"only {len(random)} of {len(cond)} pairs have an outcome the "
                              f"predictor cannot tell (residual > {self.threshold}); {self.codes} "
@@ -179,7 +183,7 @@ class ResidualClusters(nn.Module):
         res = self.residual(cond, example)
         dist = torch.cdist(res, self.centroids)  # an empty cluster's centroid is no one's
         code = dist.masked_fill(self.share <= 0, float("inf")).argmin(1)
-        random = (res.abs().sum(1) > self.threshold) & (self.prior[code] > 0)
+        random = self._unpredictable(res) & (self.prior[code] > 0)
         return torch.where(random, code, torch.full_like(code, -1))
 
 

@@ -134,7 +134,7 @@ class Reconstruction(Penalty, StepCallback):
         self.swap, self.mirror, self.shift = bool(swap), bool(mirror), int(shift)
         if settle and codes != "clustered":
             raise ValueError(f"settle ends codes: clustered's warm-up; got codes: {codes}")
-        if not 0 <= settle < 1 or settle_every < 1 or warmup_max < warmup:
+        if not 0 <= settle < 1 or settle_every < 1 or (settle and warmup_max < warmup):
             raise ValueError(f"settle in [0, 1), settle_every >= 1 and warmup_max >= warmup; "
                              f"got {settle}, {settle_every}, {warmup_max} (warmup {warmup})")
         self.settle, self.settle_every = float(settle), int(settle_every)
