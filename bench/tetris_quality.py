@@ -15,7 +15,7 @@ falling-block games"): the runs record their training pairs of that game (``data
 Usage:
   python bench/tetris_quality.py [--presets tetris,tetris-original] [--seeds 0,1,2]
       [--at 300,1800] [--max-seconds 1800] [--test 5000] [--samples 50] [--frames 5000]
-      [--pieces FILE] [--rows R] [--cols C] [--set KEY=VALUE ...] [--out FILE]
+      [--pieces FILE] [--rows R] [--cols C] [--set KEY=VALUE ...] [--out FILE] [--save DIR]
 """
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ def run(preset, seed, args, test, out, pieces):
                "threads": torch.get_num_threads(), **m, "meets_bar": meets_bar(m)}
         fits = [t.fit_info for t in game.tricks if getattr(t, "fit_info", None)]
         if fits:  # codes: clustered: what its fit found, and when
-            row["fit"] = {k: fits[0].get(k) for k in ("warmup", "random", "outcomes", "counts")}
+            row["fit"] = {k: fits[0].get(k) for k in ("warmup", "random", "outcomes", "counts",
+                                                     "coherence")}
         rows.append(row)
         with open(out, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -107,6 +108,8 @@ def run(preset, seed, args, test, out, pieces):
         game.play(max(1, min(chunk, 2000, cfg.train.iterations - game.iteration)))
         if stops and game.elapsed() >= stops[0]:
             record(f"{stops.pop(0):.0f} s")
+    if args.save:  # the trained game, to look into after the bench (Game.load)
+        game.save(Path(args.save) / f"{preset}-seed{seed}.pt")
     print(f"  ({preset} seed {seed}: {time.perf_counter() - t_wall:.0f} s with evaluation; "
           f"rollout spawns {rows[-1]['rollout_spawns']})", flush=True)
     return rows
@@ -126,6 +129,7 @@ def main():
     ap.add_argument("--cols", type=int)
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--out", default="bench/results/tetris-quality.jsonl")
+    ap.add_argument("--save", help="a folder for each run's trained state (PRESET-seedS.pt)")
     args = ap.parse_args()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     pieces = (load_pieces(args.pieces, args.rows, args.cols) if args.pieces

@@ -501,6 +501,22 @@ def test_residual_clusters_find_the_outcomes_the_predictor_cannot_tell():
     assert (spare(cond, wrong)[junk] == -1).all() and (spare.prior > 0).sum() == 3
     assert torch.equal(spare(cond, wrong)[outcome >= 0] >= 0, torch.ones(int((outcome >= 0)
                                                                            .sum()), dtype=bool))
+    # as many determined pairs wrong as an outcome has pairs, each in other cells: the share rule
+    # keeps their cluster, the coherence rule (an outcome is the same change on every board) not
+    many = real.clone()
+    lots = (outcome < 0).nonzero().flatten()[:int((outcome == 0).sum())]
+    for j, i in enumerate(lots):
+        many[i, :, 2 + j % 4, j % 5] = 1 - many[i, :, 2 + j % 4, j % 5]
+        many[i, :, 2 + (j // 4) % 4, (j // 3) % 5] = 1 - many[i, :, 2 + (j // 4) % 4, (j // 3) % 5]
+    lax = ResidualClusters(_NoChange(), codes=4, coherence=0.0).fit(cond, many, seed=0)
+    assert lax["outcomes"] == 4  # the junk kept as a fourth outcome when coherence is off
+    strict = ResidualClusters(_NoChange(), codes=4)
+    info = strict.fit(cond, many, seed=0)
+    assert info["outcomes"] == 3 and min(info["coherence"]) < 0.9 <= sorted(info["coherence"])[1]
+    assert (strict(cond, many)[lots] == -1).float().mean() > 0.9
+    assert (strict(cond, many)[outcome >= 0] >= 0).all()
+    with pytest.raises(ValueError, match="coherence"):
+        ResidualClusters(_NoChange(), codes=3, coherence=1.5)
     few = outcome >= 0
     few[few.nonzero()[2:].flatten()] = False
     keep = few | (outcome < 0)
@@ -653,6 +669,19 @@ def test_swap_mirror_and_shift_write_the_games_outcomes_into_altered_pairs():
             assert any(np.array_equal(yb, moved(pairs[j, 1], f, s)) for j, f, s in found)
             assert legal_fall(xb, yb)
     assert {(1, 0), (0, 1), (0, -2), (1, 2)} <= kinds  # mirrors and shifts both ways
+    # a piece that spawned over a locked cell in row 1 covers it (the spec's ruling): swapping
+    # the piece for another must keep the locked cell, which board t holds
+    code_of = {p: c for c, p in of_code.items()}
+    T, I = PIECE_NAMES.index("T"), PIECE_NAMES.index("I")
+    x = np.zeros((1, 22, 10), np.int64)
+    x[0, 1:, 4] = 1  # a column of locked cells up to row 1, under T's (1, 4)
+    mask = lambda k: np.pad(SPAWN_MASKS[k], ((0, 19), (0, 0))).astype(np.int64)  # noqa: E731
+    y = x | mask(T)
+    was, new = torch.tensor([code_of[T]]), torch.tensor([code_of[I]])
+    swapped = to_boards(rec.encoder.with_outcome(one_hot(y), was, new, cond=one_hot(x)))
+    assert np.array_equal(swapped[0].numpy(), x[0] | mask(I))
+    blind = to_boards(rec.encoder.with_outcome(one_hot(y), was, new))  # without board t
+    assert blind[0, 1, 4] == 0  # the locked cell went with the piece
     with pytest.raises(ValueError, match="need codes: clustered"):
         Game.from_config(emulator_small(
             "regularizers=[{name: reconstruction, args: {codes: encoded, swap: true}}]"))

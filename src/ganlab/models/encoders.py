@@ -4,6 +4,7 @@ training (Zhu et al. 2017): the network learns which part of the example is the 
 from __future__ import annotations
 
 import warnings
+from typing import Optional
 
 import numpy as np
 import torch
@@ -51,9 +52,14 @@ class ResidualClusters(nn.Module):
     With more codes than outcomes, k-means spends the spare clusters on what is left: the few
     determined pairs the predictor still gets wrong (small, scattered clusters) or two halves
     of one outcome. So a cluster is an *outcome* only if it holds at least ``min_share`` of
-    the largest cluster's pairs (the rest are pairs with a determined outcome: ``forward``
-    gives them -1), and outcomes whose centroids differ by less than half a cell everywhere
-    (L-infinity < 0.5) are one. :attr:`prior` is each cluster's probability: ``"outcomes"``
+    the largest cluster's pairs and its pairs share their change: an outcome is the same change
+    on every board it happens on, so the L1 norm of the cluster's mean residual is at least
+    ``coherence`` of its pairs' mean L1 residual (0.99 for each Tetris piece), while the errors
+    of a predictor that has not learnt some determined pairs lie in different cells on
+    different boards (0.80 for the pentomino falls P gets wrong, as many pairs as a piece's
+    spawns). The rest are pairs with a determined outcome (``forward`` gives them -1), and
+    outcomes whose centroids differ by less than half a cell everywhere (L-infinity < 0.5)
+    are one. :attr:`prior` is each cluster's probability: ``"outcomes"``
     gives every outcome the same share (split over its clusters by their sizes), ``"shares"``
     is each outcome cluster's share of the random pairs.
 
@@ -68,14 +74,16 @@ class ResidualClusters(nn.Module):
             setattr(self, name, state[name].clone())
 
     def __init__(self, predictor: nn.Module, codes: int, threshold: float = 2.0,
-                 prior: str = "outcomes", min_share: float = 0.25):
+                 prior: str = "outcomes", min_share: float = 0.25, coherence: float = 0.9):
         super().__init__()
-        if codes < 2 or threshold <= 0 or prior not in self.PRIORS or not 0 <= min_share <= 1:
-            raise ValueError(f"codes >= 2, threshold > 0, prior one of {self.PRIORS} and "
-                             f"0 <= min_share <= 1; got {codes}, {threshold}, {prior!r}, "
-                             f"{min_share}")
+        if codes < 2 or threshold <= 0 or prior not in self.PRIORS or not 0 <= min_share <= 1 \
+                or not 0 <= coherence <= 1:
+            raise ValueError(f"codes >= 2, threshold > 0, prior one of {self.PRIORS}, "
+                             f"0 <= min_share <= 1 and 0 <= coherence <= 1; got {codes}, "
+                             f"{threshold}, {prior!r}, {min_share}, {coherence}")
         self.predictor, self.codes, self.threshold = predictor, int(codes), float(threshold)
         self.prior_kind, self.min_share = prior, float(min_share)
+        self.coherence = float(coherence)
         self.register_buffer("centroids", torch.zeros(0))
         self.register_buffer("prior", torch.zeros(0))
         self.register_buffer("share", torch.zeros(0))
@@ -107,7 +115,7 @@ class ResidualClusters(nn.Module):
 
     @torch.no_grad()
     def with_outcome(self, example: torch.Tensor, was: torch.Tensor, new: torch.Tensor,
-                     transform=None) -> torch.Tensor:
+                     transform=None, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
         """One-hot examples with cluster ``new``'s outcome in place of cluster ``was``'s, on the
         example's board put through ``transform`` (``transform(v, board)`` of (N, C, H, W)
         tensors, such as a mirror; ``board`` says whether ``v`` is a board, whose cells moved in
@@ -115,10 +123,21 @@ class ResidualClusters(nn.Module):
         ``T(example) - T(delta[was]) + delta[new]``
         (:meth:`deltas`), rounded to the nearest one-hot per cell (argmax over channels). The
         outcome stays where the game puts it while the rest of the board is transformed; for a
-        spawn, the piece is swapped and the board kept."""
+        spawn, the piece is swapped and the board kept.
+
+        ``cond``: the pairs' conditions, already put through the transform, where they are
+        boards like the examples. An outcome sets cells to its kinds; a cell the condition
+        already held in that kind was not changed by it, so the undoing of ``was`` leaves it
+        as it is (a Tetris piece that spawned over a locked cell in row 1 covers it: taking
+        the piece away must not empty the locked cell)."""
         d = self.deltas(tuple(example.shape[1:])).to(example.dtype)
         t = transform or (lambda v, board: v)
-        soft = t(example, True) - t(d[was], False) + d[new]
+        undo = t(d[was], False)
+        if cond is not None:
+            kind = undo.argmax(1, keepdim=True)
+            held = (cond.argmax(1, keepdim=True) == kind) & (undo.amax(1, keepdim=True) > 0.5)
+            undo = undo * ~held
+        soft = t(example, True) - undo + d[new]
         return torch.zeros_like(soft).scatter_(1, soft.argmax(1, keepdim=True), 1.0)
 
     @torch.no_grad()
@@ -161,7 +180,9 @@ class ResidualClusters(nn.Module):
                 best = (cost, centroids, labels)
         _, centroids, labels = best
         share = np.bincount(labels, minlength=self.codes) / len(random)
-        kept = (share > 0) & (share >= self.min_share * share.max())
+        coherent = _coherence(random, labels, self.codes)
+        kept = (share > 0) & (share >= self.min_share * share.max()) & \
+            (coherent >= self.coherence)
         group = _groups(centroids, kept)
         outcomes = sorted(set(group[kept].tolist()))
         prior = np.where(kept, share, 0.0)
@@ -173,6 +194,7 @@ class ResidualClusters(nn.Module):
         self.prior = torch.as_tensor(prior / prior.sum(), dtype=res.dtype, device=res.device)
         self.share = torch.as_tensor(share, dtype=res.dtype, device=res.device)
         return {"random": len(random), "pairs": len(cond), "share": share.round(4).tolist(),
+                "coherence": coherent.round(4).tolist(),
                 "outcome": [int(g) if k else -1 for g, k in zip(group, kept)],
                 "outcomes": len(outcomes)}
 
@@ -185,6 +207,18 @@ class ResidualClusters(nn.Module):
         code = dist.masked_fill(self.share <= 0, float("inf")).argmin(1)
         random = self._unpredictable(res) & (self.prior[code] > 0)
         return torch.where(random, code, torch.full_like(code, -1))
+
+
+def _coherence(res: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Per cluster, the L1 norm of its mean residual over its pairs' mean L1 residual: 1 when
+    every pair changes the same cells alike, less the more their changes differ (0 for an
+    empty cluster)."""
+    out = np.zeros(k)
+    for j in range(k):
+        r = res[labels == j]
+        if len(r):
+            out[j] = np.abs(r.mean(0)).sum() / max(np.abs(r).sum(1).mean(), 1e-12)
+    return out
 
 
 def _groups(centroids: np.ndarray, kept: np.ndarray) -> np.ndarray:

@@ -65,8 +65,9 @@ class Reconstruction(Penalty, StepCallback):
     From then on P is frozen, each pair's cluster is its outcome and G reproduces the truth
     from that outcome's code, exactly as with the hand-written reader, and the categorical
     latent is drawn with a learnt prior: ``prior: outcomes`` gives each outcome the same
-    weight (a cluster with under ``min_share`` of the largest one's pairs holds falls P got
-    wrong and is no outcome, clusters less than half a cell apart are one, and a code k-means
+    weight (a cluster with under ``min_share`` of the largest one's pairs, or whose pairs'
+    changes agree less than ``coherence`` (see ResidualClusters), holds falls P got wrong and
+    is no outcome, clusters less than half a cell apart are one, and a code k-means
     left empty is never drawn), so ``latent.dim`` need only be at least the number of
     outcomes; ``prior: shares`` weighs each outcome cluster by its share of the random pairs;
     ``prior: uniform`` keeps the latent's own. After the fit P reads only the pairs that G's
@@ -114,7 +115,8 @@ class Reconstruction(Penalty, StepCallback):
                  encoder_depth: int = 2, warmup: int = 500, fit_pairs: int = 16384,
                  threshold: float = 2.0, prior: str = "outcomes", min_share: float = 0.25,
                  swap: bool = False, mirror: bool = False, shift: int = 0,
-                 settle: float = 0.0, settle_every: int = 250, warmup_max: int = 5000):
+                 settle: float = 0.0, settle_every: int = 250, warmup_max: int = 5000,
+                 coherence: float = 0.9):
         if k < 1 or loss not in ("ce", "l1"):
             raise ValueError(f"k must be >= 1 and loss ce or l1; got {k}, {loss!r}")
         if codes not in CODES:
@@ -125,7 +127,7 @@ class Reconstruction(Penalty, StepCallback):
                              f"{ResidualClusters.PRIORS + ('uniform',)}; got {warmup}, "
                              f"{fit_pairs}, {threshold}, {prior!r}")
         self.warmup, self.fit_pairs, self.threshold = int(warmup), int(fit_pairs), float(threshold)
-        self.prior, self.min_share = prior, float(min_share)
+        self.prior, self.min_share, self.coherence = prior, float(min_share), float(coherence)
         if (swap or mirror or shift) and codes != "clustered":
             raise ValueError("swap, mirror and shift write the clusters' outcomes into pairs: "
                              f"they need codes: clustered, got codes: {codes}")
@@ -199,7 +201,7 @@ class Reconstruction(Penalty, StepCallback):
                              "has no trainable parameters")
         self.encoder = ResidualClusters(predictor, ctx.latent_dim, self.threshold,
                                         "shares" if self.prior == "shares" else "outcomes",
-                                        self.min_share)
+                                        self.min_share, self.coherence)
         self.encoder_opt = torch.optim.Adam(predictor.parameters(), lr=self.encoder_lr)
         cond = ctx.conditioning.values
         if (self.mirror or self.shift) and cond.shape[1:] != ctx.examples.shape[1:]:
@@ -330,7 +332,8 @@ class Reconstruction(Penalty, StepCallback):
             y[~r] = _move(y[~r], f[~r], sh[~r], True)
         if r.any():
             fr, sr = f[r], sh[r]
-            y[r] = enc.with_outcome(y[r], was[r], now[r], lambda v, board: _move(v, fr, sr, board))
+            y[r] = enc.with_outcome(y[r], was[r], now[r], lambda v, board: _move(v, fr, sr, board),
+                                    cond=c[r])
         codes = ctx.sample_latent(len(idx), generator=gen).to(real.dtype)
         codes[r] = torch.nn.functional.one_hot(now[r], ctx.latent_dim).to(real.dtype)
         preds = ctx.generate(codes, c)
