@@ -639,8 +639,12 @@ def test_swap_mirror_and_shift_write_the_games_outcomes_into_altered_pairs():
     per = rec._per_example
     rec._per_example = lambda p, y: targets.append(y) or per(p, y)
     sel = torch.cat([(piece >= 0).nonzero().flatten()[:40], (piece < 0).nonzero().flatten()[:40]])
-    loss = rec._augmented(StepBatch(real[sel], real[sel].clone(), None, None, None, 0, cond[sel],
-                                    cond[sel]), outcome[sel])
+    # G's fake is the truth on every pair, so _outcomes reads none of them (-1, unread): the
+    # moved ones must still be read, or a spawn moved whole would move its piece too
+    batch = StepBatch(real[sel], real[sel].clone(), None, None, None, 0, cond[sel], cond[sel])
+    unread, read = rec._outcomes(batch)
+    assert (unread == -1).all() and not read.any()
+    loss = rec._augmented(batch, unread, read)
     ((z, c),), (y,) = seen, targets
     assert len(c) == int((loss > 0).sum()) and 40 < len(c) <= 80  # altered pairs only
     codes, spawn = z.argmax(1), spawned_piece(c, y)

@@ -293,15 +293,16 @@ class Reconstruction(Penalty, StepCallback):
             z = torch.zeros(len(cond), self.ctx.latent_dim, device=cond.device, dtype=cond.dtype)
             p_loss = self._per_example(enc.predictor(z, cond.detach()), real).mean()
             return per + p_loss  # P's loss on every example; only P's weights see its gradient
-        outcome = self._outcomes(batch)
+        outcome, read = self._outcomes(batch)
         per = self._encoded(per, batch, outcome)
         if self.swap or self.mirror or self.shift:
-            per = per + self._augmented(batch, outcome)
+            per = per + self._augmented(batch, outcome, read)
         return per
 
-    def _augmented(self, batch: StepBatch, outcome: Tensor) -> Tensor:
+    def _augmented(self, batch: StepBatch, outcome: Tensor, read: Tensor) -> Tensor:
         """Per pair, the reconstruction of its ``swap``/``mirror``/``shift`` copy (0 for a pair
-        none of them alters); see the class docstring."""
+        none of them alters); see the class docstring. ``read``: the pairs whose ``outcome`` P
+        read (the others G's fake got right, and are -1 unread)."""
         ctx, enc, gen = self.ctx, self.encoder, self.aug_gen
         cond, real = batch.fake_cond, batch.real
         n, dev = len(real), real.device
@@ -317,6 +318,11 @@ class Reconstruction(Penalty, StepCallback):
             u = torch.rand(n, generator=gen, device=dev)
             shift = (u * (lo + hi + 1)).floor().long().clamp_max(lo + hi) - lo
         moved = flip | (shift != 0)
+        unread = moved & ~read  # G may have drawn a random pair right: moved whole, its
+        if unread.any():  # outcome would move off the place the game puts it, so P reads it
+            outcome = outcome.clone()
+            j = unread.nonzero().flatten()
+            outcome[j] = enc(cond[j], real[j])
         drawn = torch.multinomial(enc.prior.to(dev), n, replacement=True, generator=gen)
         draw = (outcome >= 0) & (moved | self.swap)  # a moved random pair takes one too
         new = torch.where(draw, drawn, outcome)
@@ -339,20 +345,22 @@ class Reconstruction(Penalty, StepCallback):
         preds = ctx.generate(codes, c)
         return out.index_put((idx,), self._per_example(preds, y))
 
-    def _outcomes(self, batch: StepBatch) -> Tensor:
-        """Each pair's cluster (-1: determined). A pair whose truth G's fake under the sampled
-        code already is, cell for cell, needs no reading: its reconstruction under that code is
-        already the right one (a determined pair, or a random one G drew right). So P runs only
-        on the pairs G got wrong, a few per batch once G has learnt the rule."""
+    def _outcomes(self, batch: StepBatch) -> tuple[Tensor, Tensor]:
+        """Each pair's cluster (-1: determined), and which pairs P read. A pair whose truth G's
+        fake under the sampled code already is, cell for cell, needs no reading: its
+        reconstruction under that code is already the right one (a determined pair, or a random
+        one G drew right). So P runs only on the pairs G got wrong, a few per batch once G has
+        learnt the rule (the augmentations read the unread pairs they move)."""
         cond, real = batch.fake_cond, batch.real
         if self.loss != "ce":  # cells are not one-hot: no cell-for-cell reading of G's fake
-            return self.encoder(cond, real)
+            return self.encoder(cond, real), torch.ones(len(real), dtype=torch.bool,
+                                                        device=real.device)
         outcome = torch.full((len(real),), -1, dtype=torch.long, device=real.device)
         miss = (batch.fake.detach().argmax(1) != real.argmax(1)).flatten(1).any(1)
         idx = miss.nonzero().flatten()
         if idx.numel():
             outcome[idx] = self.encoder(cond[idx], real[idx])
-        return outcome
+        return outcome, miss
 
     def _learned(self, batch: StepBatch) -> Tensor:
         ctx, cond, real = self.ctx, batch.fake_cond, batch.real
