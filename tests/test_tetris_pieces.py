@@ -145,6 +145,27 @@ def test_a_folder_of_pairs_of_another_size_trains_with_a_learnt_reader(tmp_path)
         Game.from_config(load_config("tetris", base))
 
 
+def test_the_learnt_preset_trains_on_a_bare_folder_of_pairs_with_its_own_recipe(tmp_path):
+    p = from_spec(TROMINOES, "t", rows=16, cols=11)
+    record(tmp_path / "rec", 300, 40, seed=3, pieces=p, compact=False)
+    for name in ("pieces.json", "recording.json"):
+        (tmp_path / "rec" / name).unlink()
+    spec = load_config("tetris-learnt").regularizers[0]
+    assert spec.args["codes"] == "clustered"  # no hand-written reader of the pieces
+    args = dict(spec.args, warmup=2, settle_every=2, warmup_max=8)  # the preset's recipe, short
+    cfg = load_config("tetris-learnt", [
+        "data.batch_size=16", "train.iterations=12", "train.progress=false",
+        "train.sample_every=12", "train.log_every=4", "train.checkpoint_every=12",
+        "model.generator.args={width: 4, depth: 2}", f"data.path={tmp_path / 'rec'}",
+        "regularizers=[{name: reconstruction, args: %s}]" % json.dumps(args)])
+    game = train(cfg, tmp_path / "run")
+    rec = game.tricks.all[0]
+    assert rec.encoder.fitted and 2 <= rec.fit_info["warmup"] <= 8  # settled, then fitted
+    assert len(rec.fit_info["coherence"]) == cfg.latent.dim
+    assert game.G.pos.shape[-2:] == (16, 11) and game.iteration == 12
+    assert (tmp_path / "run" / "checkpoints" / "latest.pt").is_file()
+
+
 def test_evaluate_and_rollout_read_the_recordings_piece_set(tmp_path):
     p = from_spec(TROMINOES, "t", rows=14, cols=12)
     record(tmp_path / "rec", 200, 40, seed=2, pieces=p)
