@@ -57,11 +57,11 @@ class ResidualClusters(nn.Module):
     ``coherence`` of its pairs' mean L1 residual (0.994-0.999 for each piece of the Tetris
     games measured), while the errors of a predictor that has not learnt some determined pairs
     lie in different cells on different boards (0.77-0.80 for the falls P got wrong in the
-    tromino and pentomino games, as many pairs as a piece's spawns). The rest are pairs with a determined outcome (``forward`` gives them -1), and
-    outcomes whose centroids differ by less than half a cell everywhere (L-infinity < 0.5)
-    are one. :attr:`prior` is each cluster's probability: ``"outcomes"``
-    gives every outcome the same share (split over its clusters by their sizes), ``"shares"``
-    is each outcome cluster's share of the random pairs.
+    tromino and pentomino games, as many pairs as a piece's spawns). The rest are pairs with a
+    determined outcome (``forward`` gives them -1), and outcomes whose centroids differ by less
+    than half a cell everywhere (L-infinity < 0.5) are one. :attr:`prior` is each cluster's
+    probability: ``"outcomes"`` gives every outcome the same share (split over its clusters by
+    their sizes), ``"shares"`` is each outcome cluster's share of the random pairs.
 
     :meth:`with_outcome` writes a chosen outcome into a pair: the same condition's example with
     cluster j's outcome where it had cluster k's."""
