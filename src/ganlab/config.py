@@ -112,6 +112,9 @@ class TrainConfig:
     num_samples: int = 64  # size of the fixed noise batch behind the sample grids
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     compile: bool = False  # torch.compile the two networks
+    precision: str = "float32"  # float32 | bfloat16: G's and D's forward passes in training
+    #                             under bfloat16 autocast (weights, optimizers, losses,
+    #                             sampling and evaluation stay float32)
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
     threads: Optional[int] = None  # torch intra-op threads; None: as many as cores are free
     #                                (re-checked while training; ganlab.threads)
@@ -380,6 +383,9 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}: must be at least 1, got {value}")
     if cfg.train.best_mode not in ("max", "min"):
         raise ConfigError(f"train.best_mode: {cfg.train.best_mode!r}; valid: max, min")
+    if cfg.train.precision not in PRECISIONS:
+        raise ConfigError(f"train.precision: {cfg.train.precision!r}; valid: "
+                          f"{', '.join(PRECISIONS)}")
     if cfg.train.best_metric and not cfg.train.eval_every:
         raise ConfigError("train.best_metric needs train.eval_every > 0")
     if cfg.train.histogram_every < 0:
@@ -401,3 +407,4 @@ def validate(cfg: RunConfig) -> None:
 
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+PRECISIONS = ("float32", "bfloat16")

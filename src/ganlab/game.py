@@ -60,7 +60,8 @@ OPTIONS = {
     "lr_g": "optim.g.lr", "lr_d": "optim.d.lr", "device": "train.device",
     "log_every": "train.log_every", "sample_every": "train.sample_every",
     "checkpoint_every": "train.checkpoint_every", "num_samples": "train.num_samples",
-    "compile": "train.compile", "channels_last": "model.channels_last",
+    "compile": "train.compile", "precision": "train.precision",
+    "channels_last": "model.channels_last",
     "progress": "train.progress", "total_iterations": "train.iterations",
     "eval_every": "train.eval_every", "best_metric": "train.best_metric",
     "best_mode": "train.best_mode", "histogram_every": "train.histogram_every",
@@ -217,7 +218,8 @@ class Game:
         self.examples = self.data.examples.to(self.device)
         if channels_last:
             self.examples = self.examples.contiguous(memory_format=torch.channels_last)
-        self.players.prepare(cfg.optim.g, cfg.optim.d, t.iterations, t.compile, channels_last)
+        self.players.prepare(cfg.optim.g, cfg.optim.d, t.iterations, t.compile, channels_last,
+                             t.precision)
         self.inputs = TrainingInputs(self.examples, self.conditioning, latent, self.latent_dim,
                                      self.batch_size, self.seed, self.device, self.rank,
                                      self.world)

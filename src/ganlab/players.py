@@ -44,6 +44,25 @@ def decayed_lr(cfg: OptimizerConfig, iteration: int, total: int) -> float:
     return cfg.lr * max(0.0, 1.0 - (iteration - start) / (total - start))
 
 
+def autocast(forward, device: torch.device, dtype: torch.dtype):
+    """``forward`` run under torch's autocast to ``dtype`` on ``device`` (mixed precision: the
+    convolutions and matrix products in ``dtype``, the weights float32), its floating outputs
+    handed back as float32 so that the losses and the penalties are computed as before."""
+    def run(*args, **kwargs):
+        with torch.autocast(device.type, dtype=dtype):
+            out = forward(*args, **kwargs)
+        return _float32(out)
+    return run
+
+
+def _float32(out):
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() else out
+    if isinstance(out, (tuple, list)):
+        return type(out)(_float32(o) for o in out)
+    return out
+
+
 def set_requires_grad(model: nn.Module, flag: bool) -> None:
     for p in model.parameters():
         p.requires_grad_(flag)
@@ -60,13 +79,17 @@ class Players:
         self.G, self.D, self.device = G.to(device), D.to(device), device
 
     def prepare(self, optim_g: OptimizerConfig, optim_d: OptimizerConfig, total: int = 0,
-                compile: bool = False, channels_last: bool = False) -> None:
+                compile: bool = False, channels_last: bool = False,
+                precision: str = "float32") -> None:
         self.channels_last, self.total = channels_last, total
         if channels_last:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
         self.G_fwd = torch.compile(self.G) if compile else self.G
         self.D_fwd = torch.compile(self.D) if compile else self.D
+        if precision == "bfloat16":
+            self.G_fwd = autocast(self.G_fwd, self.device, torch.bfloat16)
+            self.D_fwd = autocast(self.D_fwd, self.device, torch.bfloat16)
         self.schedules = [(cfg, which) for cfg, which in ((optim_g, "g"), (optim_d, "d"))
                           if cfg.decay != "none"]
         self.opt_g = make_optimizer(self.G.parameters(), optim_g, self.device)
