@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ganlab import Game, load_config
+from ganlab.errors import ConfigError
 from ganlab.models import MODELS, count_params
 from ganlab.models.encoders import ResidualClusters
 from ganlab.noise import CategoricalPrior
@@ -179,14 +180,20 @@ def test_rollout_of_the_rules_is_fully_legal(tmp_path):
     from ganlab.tetris.rollout import rollout, save_gif
     game = Game.from_config(small())
     game.players.G = RuleOracle()
-    r = rollout(game, 400, keep_frames=True)
-    assert r["legality"] == 1.0 and r["games_finished"] >= 1
+    r = rollout(game, 400, keep_frames=True, keep_errors=True)
+    assert r["legality"] == 1.0 and r["games_finished"] >= 1 and r["errors"] == []
     assert sum(r["spawns"].values()) > 10
     gif = save_gif(r["frames_kept"][:50], tmp_path / "g.gif")
     from PIL import Image
     assert Image.open(gif).n_frames == 50
     game.players.G = MODELS.build("tetris-g", {"latent_dim": 4})  # an untrained emulator is not legal
-    assert rollout(game, 30)["legality"] < 0.5
+    bad = rollout(game, 30, keep_errors=True)
+    assert bad["legality"] < 0.5 and "errors" not in rollout(game, 3)
+    assert len(bad["errors"]) == 30 - bad["legal"]  # each illegal transition, as it was
+    from ganlab.tetris.metrics import legal_fall, spawn_piece
+    for t, before, after in bad["errors"]:
+        assert 0 <= t < 30 and before.shape == after.shape == (22, 10)
+        assert spawn_piece(before, after)[0] < 0 and not legal_fall(before, after)
 
 
 def test_evaluation_during_training_logs_both_splits_and_keeps_the_best(tmp_path):
@@ -522,6 +529,11 @@ def test_residual_clusters_find_the_outcomes_the_predictor_cannot_tell():
     keep = few | (outcome < 0)
     with pytest.raises(ValueError, match=f"only 2 of {int(keep.sum())} pairs have an outcome"):
         ResidualClusters(_NoChange(), codes=3).fit(cond[keep], real[keep], seed=0)
+    # only the scattered errors of a predictor that has not learnt the rule: no cluster is an
+    # outcome, and the fit says so (it used to set a NaN prior, which failed deep in sampling)
+    falls = outcome < 0
+    with pytest.raises(ConfigError, match="found no outcome.*warmup"):
+        ResidualClusters(_NoChange(), codes=3).fit(cond[falls], many[falls], seed=0)
 
 
 def test_clustered_reconstruction_learns_its_reader_and_resumes_exactly(tmp_path):
@@ -562,10 +574,11 @@ def test_settle_ends_the_warm_up_once_the_predictor_has_settled_and_resumes_exac
     info = full.tricks.all[0].fit_info
     its, counts = [c[0] for c in info["counts"]], [c[1] for c in info["counts"]]
     assert its == list(range(2, info["warmup"] + 1, 2))[:len(its)] and len(its) >= 1
-    for last, now in zip(counts, counts[1:-1]):  # every count before the end fell by > 30%
-        assert now < 0.7 * last
-    if info["warmup"] < 8:  # ended by the rule: the last count fell by at most 30%
-        assert its[-1] == info["warmup"] and len(counts) >= 2 and counts[-1] >= 0.7 * counts[-2]
+    for last, now in zip(counts, counts[1:-1]):  # every count before the end moved by > 30%
+        assert abs(now - last) > 0.3 * last
+    if info["warmup"] < 8:  # ended by the rule: the last count moved by at most 30%
+        assert its[-1] == info["warmup"] and len(counts) >= 2
+        assert abs(counts[-1] - counts[-2]) <= 0.3 * counts[-2]
     else:  # or by warmup_max, with no check at it
         assert its[-1] < 8
     assert full.tricks.all[0].encoder.fitted
@@ -584,6 +597,21 @@ def test_settle_ends_the_warm_up_once_the_predictor_has_settled_and_resumes_exac
                                         "clustered, settle: 0.1, warmup_max: 10}}]"))
 
 
+def test_settle_waits_while_the_count_rises():
+    """A count that rose is P getting worse (a spike in its training), not P settled: the fit
+    waits for two counts that agree within the share."""
+    game = Game.from_config(emulator_small(
+        "regularizers=[{name: reconstruction, args: {weight: 1, codes: clustered, warmup: 2, "
+        "settle: 0.02, settle_every: 1, warmup_max: 50}}]"))
+    rec = game.tricks.all[0]
+    script = iter([207, 271, 300, 296, 160])
+    rec._fit_pairs = lambda: (None, None)
+    rec.encoder.unpredictable = lambda c, e: next(script)
+    ended = [it for it in range(2, 7) if rec._warm(it)]
+    assert ended[0] == 5  # 207 -> 271 (+31%) and 271 -> 300 (+11%) go on; 300 -> 296 ends it
+    assert [c for _, c in rec.counts][:4] == [207, 271, 300, 296]
+
+
 class _HedgingOracle(nn.Module):
     """A predictor that knows the recorded falls (mirrored ones too) and, on a board a spawn
     follows, hedges as a cross-entropy-trained predictor does: each spawn cell filled with the
@@ -600,6 +628,9 @@ class _HedgingOracle(nn.Module):
             key, flipped = b.tobytes(), False
             if key not in self.table:
                 key, flipped = b[:, ::-1].copy().tobytes(), True
+            if key not in self.table:  # a board nothing follows (a game's last): no change
+                out.append(one_hot(b[None])[0])
+                continue
             truth = self.table[key][:, ::-1] if flipped else self.table[key]
             p = one_hot(np.ascontiguousarray(truth)[None])[0]
             if not b[0].any() and truth[0].any():  # a spawn follows: hedge over the pieces
@@ -704,3 +735,62 @@ def test_swap_mirror_and_shift_resume_exactly(tmp_path):
     for (k, a), (_, b) in zip(full.G.state_dict().items(), resumed.G.state_dict().items()):
         assert torch.equal(a, b), k
     assert full.history == resumed.history
+
+
+def test_links_find_the_transitions_that_the_original_layout_leaves_out():
+    """Pairs (0,1), (2,3), ... of each game leave out (1,2), (3,4), ...: the fitted reader
+    links each pair's board t+1 to the pair whose board t follows it, and reads the new pair
+    (a fall: determined; a spawn: the code of its piece)."""
+    from ganlab.tetris.recordings import game_pairs
+    from ganlab.tetris.rules import TetrisEngine
+    from ganlab.tetris.task import spawned_piece
+    rng = np.random.default_rng(5)
+    games = [TetrisEngine(rng=rng).play() for _ in range(14)]
+    pairs = np.concatenate([game_pairs(f) for f in games]).astype(np.int64)
+    every = np.concatenate([game_pairs(f, every_frame=True) for f in games]).astype(np.int64)
+    cond, real = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
+    enc = ResidualClusters(_HedgingOracle(every), codes=7)
+    with pytest.raises(ValueError, match="fitted reader"):
+        enc.links(cond, real)
+    enc.fit(cond, real, seed=0)
+    i, j, outcome = enc.links(cond, real)
+    transitions = {(a.tobytes(), b.tobytes()) for a, b in every}
+    left_out = {(f[2 * m + 1].tobytes(), f[2 * m + 2].tobytes()) for f in
+                (g.astype(np.int64) for g in games) for m in range(len(game_pairs(f)) - 1)}
+    assert len(i) == sum(len(game_pairs(f)) - 1 for f in games)  # all but each game's last
+    found = {(pairs[a, 1].tobytes(), pairs[b, 0].tobytes()) for a, b in zip(i, j)}
+    assert found <= transitions  # every link a transition of the game ...
+    # ... nearly all of them the one the recording left out (a board several games passed
+    # through, such as one piece on the floor, may be linked to another game's successor)
+    assert len(found & left_out) > 0.9 * len(left_out)
+    piece = spawned_piece(one_hot(pairs[i.numpy(), 1]), one_hot(pairs[j.numpy(), 0]))
+    assert ((outcome >= 0) == (piece >= 0)).all() and (piece >= 0).sum() > 20
+    code_of = {}
+    for c, k in zip(outcome[piece >= 0].tolist(), piece[piece >= 0].tolist()):
+        assert code_of.setdefault(k, c) == c  # each piece read as one code
+    assert len(set(code_of.values())) == len(code_of)
+
+
+def test_link_trains_on_the_linked_pairs_and_resumes_exactly(tmp_path):
+    cfg = emulator_small("train.iterations=6", "train.checkpoint_every=4",
+                         "regularizers=[{name: reconstruction, args: {weight: 1, codes: "
+                         "clustered, warmup: 2, fit_pairs: 300, swap: true, link: 8}}]")
+    full = train(cfg, tmp_path / "full")
+    rec = full.tricks.all[0]
+    links = rec.fit_info["links"]
+    assert links["pairs"] == len(rec.links[0]) > 0 and links["random"] >= 0
+    part = start(cfg, tmp_path / "part")
+    part.play(4)  # past the fit: the links and the draws go through the checkpoint
+    resumed = resume(tmp_path / "part")
+    assert all(torch.equal(a, b) for a, b in zip(resumed.tricks.all[0].links, rec.links))
+    for (k, a), (_, b) in zip(full.G.state_dict().items(), resumed.G.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert full.history == resumed.history
+    off = train(emulator_small("train.iterations=6", "regularizers=[{name: reconstruction, "
+                               "args: {weight: 1, codes: clustered, warmup: 2, fit_pairs: 300, "
+                               "swap: true}}]"), tmp_path / "off")
+    assert off.history["g_loss"][:2] == full.history["g_loss"][:2]  # the same before the fit
+    assert off.history["g_loss"][3:] != full.history["g_loss"][3:]  # the linked pairs count
+    with pytest.raises(ValueError, match="link is a number of linked pairs"):
+        Game.from_config(emulator_small(
+            "regularizers=[{name: reconstruction, args: {codes: encoded, link: 8}}]"))

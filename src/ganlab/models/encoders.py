@@ -11,6 +11,8 @@ import torch
 from scipy.cluster.vq import kmeans2
 from torch import nn
 
+from ..errors import ConfigError
+
 
 class PairEncoder(nn.Module):
     """Logits over ``codes`` from a paired condition and example stacked as channels
@@ -165,7 +167,7 @@ class ResidualClusters(nn.Module):
         res = self.residuals(cond, example)
         random = res[self._unpredictable(res)].double().cpu().numpy()
         if len(random) < self.codes:
-            raise ValueError(f"only {len(random)} of {len(cond)} pairs have an outcome the "
+            raise ConfigError(f"only {len(random)} of {len(cond)} pairs have an outcome the "
                              f"predictor cannot tell (residual > {self.threshold}); {self.codes} "
                              "codes need at least as many: record more data or lower the "
                              "threshold")
@@ -183,6 +185,13 @@ class ResidualClusters(nn.Module):
         coherent = _coherence(random, labels, self.codes)
         kept = (share > 0) & (share >= self.min_share * share.max()) & \
             (coherent >= self.coherence)
+        if not kept.any():  # every cluster holds pairs whose changes disagree: P's errors
+            raise ConfigError(
+                f"the reader's fit found no outcome: none of the {self.codes} clusters of the "
+                f"{len(random)} pairs the predictor cannot tell is coherent (coherence >= "
+                f"{self.coherence}; the best is {coherent.max():.3f}), so the predictor has "
+                "not learnt the determined pairs yet: give it a longer warmup (or settle), "
+                "or lower coherence")
         group = _groups(centroids, kept)
         outcomes = sorted(set(group[kept].tolist()))
         prior = np.where(kept, share, 0.0)
@@ -197,6 +206,47 @@ class ResidualClusters(nn.Module):
                 "coherence": coherent.round(4).tolist(),
                 "outcome": [int(g) if k else -1 for g, k in zip(group, kept)],
                 "outcomes": len(outcomes)}
+
+    @torch.no_grad()
+    def links(self, cond: torch.Tensor, example: torch.Tensor,
+              chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The transitions that the pairs leave out, found among the pairs themselves. Where a
+        recording keeps every other transition of each game (the original Tetris layout: pairs
+        (0,1), (2,3), ...), the example of one pair (board 1) is followed by the condition of
+        another (board 2), and that transition is in no pair. For every example, the fitted
+        reader proposes its successors: the predictor's argmax (a determined step) and the
+        example with each outcome cluster's change (:meth:`deltas`); a proposal that is,
+        cell for cell, the condition of some pair links the two. Only exact matches of
+        recorded boards are taken, so a link is a transition that happened (or the same
+        transition in another game). Returns ``(i, j, outcome)``: example i is followed by
+        condition j, with the reader's reading of that new pair (-1 determined, else its
+        cluster). Needs conditions shaped like the examples (boards)."""
+        if not self.fitted:
+            raise ValueError("links need the fitted reader (call fit first)")
+        firsts = {}
+        for j, board in enumerate(cond.argmax(1).to(torch.uint8).cpu().numpy()):
+            firsts.setdefault(board.tobytes(), j)
+        d = self.deltas(tuple(example.shape[1:])).to(example.dtype)
+        kept = (self.prior > 0).nonzero().flatten().tolist()
+        found_i, found_j = [], []
+        for s in range(0, len(example), chunk):
+            ex = example[s:s + chunk]
+            z = torch.zeros(len(ex), self.codes, device=ex.device, dtype=ex.dtype)
+            proposals = [self.predictor(z, ex).argmax(1)] + [(ex + d[k]).argmax(1) for k in kept]
+            proposals = [b.to(torch.uint8).cpu().numpy() for b in proposals]
+            for r in range(len(ex)):
+                for boards in proposals:
+                    j = firsts.get(boards[r].tobytes())
+                    if j is not None:
+                        found_i.append(s + r)
+                        found_j.append(j)
+                        break
+        dev = example.device
+        i = torch.as_tensor(found_i, dtype=torch.long, device=dev)
+        j = torch.as_tensor(found_j, dtype=torch.long, device=dev)
+        outcome = torch.cat([self(example[i[s:s + chunk]], cond[j[s:s + chunk]])
+                             for s in range(0, len(i), chunk)]) if len(i) else i.clone()
+        return i, j, outcome
 
     @torch.no_grad()
     def forward(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:

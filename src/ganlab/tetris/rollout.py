@@ -21,12 +21,15 @@ from .task import text_band
 
 
 def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False,
-            pieces: PieceSet = CLASSIC) -> dict:
-    """``frames`` frames of the emulator on its own output, judged under the game ``pieces``."""
+            pieces: PieceSet = CLASSIC, keep_errors: bool = False) -> dict:
+    """``frames`` frames of the emulator on its own output, judged under the game ``pieces``.
+    ``keep_errors``: also return each illegal transition as (frame index, board t, board t+1)
+    under ``errors``."""
     board = empty_board(pieces)
     legal = illegal = games = 0
     counts = np.zeros(len(pieces), np.int64)
     kept = [board.copy()] if keep_frames else None
+    errors = []
     rng = np.random.default_rng(seed)
     for _ in range(frames):
         nxt = predict(game, board[None], 1, seed=int(rng.integers(2**31)))[0, 0].astype(np.int32)
@@ -35,6 +38,8 @@ def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False,
         ok = spawn or legal_fall(board, nxt, pieces)
         legal += ok
         illegal += not ok
+        if keep_errors and not ok:
+            errors.append((legal + illegal - 1, board.copy(), nxt.copy()))
         if spawn:
             counts[idx] += 1
         over = (spawn and spawned_piece_rests(board, nxt, pieces) and nxt[0].any()) or \
@@ -48,7 +53,7 @@ def rollout(game, frames: int, seed: int = 0, keep_frames: bool = False,
     total = legal + illegal
     return {"frames": total, "legal": int(legal), "legality": legal / total if total else None,
             "games_finished": int(games), "spawns": dict(zip(pieces.names, counts.tolist())),
-            "frames_kept": kept}
+            "frames_kept": kept, **({"errors": errors} if keep_errors else {})}
 
 
 def board_image(board: np.ndarray, caption: str, scale: int = 12,
