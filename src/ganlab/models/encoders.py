@@ -95,9 +95,14 @@ class ResidualClusters(nn.Module):
         return self.centroids.numel() > 0
 
     @torch.no_grad()
-    def residual(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:
+    def predict(self, cond: torch.Tensor) -> torch.Tensor:
+        """The predictor's example for each condition (fed the zero code)."""
         z = torch.zeros(len(cond), self.codes, device=cond.device, dtype=cond.dtype)
-        return (example - self.predictor(z, cond)).flatten(1)
+        return self.predictor(z, cond)
+
+    @torch.no_grad()
+    def residual(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:
+        return (example - self.predict(cond)).flatten(1)
 
     def deltas(self, shape: tuple) -> torch.Tensor:
         """Each cluster's outcome as a change to a one-hot example of ``shape`` (C, H, W) whose
@@ -168,9 +173,9 @@ class ResidualClusters(nn.Module):
         random = res[self._unpredictable(res)].double().cpu().numpy()
         if len(random) < self.codes:
             raise ConfigError(f"only {len(random)} of {len(cond)} pairs have an outcome the "
-                             f"predictor cannot tell (residual > {self.threshold}); {self.codes} "
-                             "codes need at least as many: record more data or lower the "
-                             "threshold")
+                              f"predictor cannot tell (residual > {self.threshold}); "
+                              f"{self.codes} codes need at least as many: record more data or "
+                              "lower the threshold")
         rng = np.random.default_rng(seed)
         best = None
         for _ in range(restarts):
@@ -228,31 +233,40 @@ class ResidualClusters(nn.Module):
             firsts.setdefault(board.tobytes(), j)
         d = self.deltas(tuple(example.shape[1:])).to(example.dtype)
         kept = (self.prior > 0).nonzero().flatten().tolist()
-        found_i, found_j = [], []
+        dev = example.device
+        found_i, found_j, readings = [], [], []
         for s in range(0, len(example), chunk):
             ex = example[s:s + chunk]
-            z = torch.zeros(len(ex), self.codes, device=ex.device, dtype=ex.dtype)
-            proposals = [self.predictor(z, ex).argmax(1)] + [(ex + d[k]).argmax(1) for k in kept]
+            pred = self.predict(ex)
+            proposals = [pred.argmax(1)] + [(ex + d[k]).argmax(1) for k in kept]
             proposals = [b.to(torch.uint8).cpu().numpy() for b in proposals]
+            rows, succ = [], []
             for r in range(len(ex)):
                 for boards in proposals:
                     j = firsts.get(boards[r].tobytes())
                     if j is not None:
-                        found_i.append(s + r)
-                        found_j.append(j)
+                        rows.append(r)
+                        succ.append(j)
                         break
-        dev = example.device
-        i = torch.as_tensor(found_i, dtype=torch.long, device=dev)
-        j = torch.as_tensor(found_j, dtype=torch.long, device=dev)
-        outcome = torch.cat([self(example[i[s:s + chunk]], cond[j[s:s + chunk]])
-                             for s in range(0, len(i), chunk)]) if len(i) else i.clone()
-        return i, j, outcome
+            if rows:  # the new pairs' readings, from the same predictions
+                rows_t = torch.as_tensor(rows, dtype=torch.long, device=dev)
+                succ_t = torch.as_tensor(succ, dtype=torch.long, device=dev)
+                readings.append(self.read((cond[succ_t] - pred[rows_t]).flatten(1)))
+                found_i.append(rows_t + s)
+                found_j.append(succ_t)
+        if not found_i:
+            empty = torch.zeros(0, dtype=torch.long, device=dev)
+            return empty, empty.clone(), empty.clone()
+        return torch.cat(found_i), torch.cat(found_j), torch.cat(readings)
 
     @torch.no_grad()
     def forward(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:
         if not self.fitted:  # no reading before the fit: spare P's forward
             return torch.full((len(cond),), -1, dtype=torch.long, device=cond.device)
-        res = self.residual(cond, example)
+        return self.read(self.residual(cond, example))
+
+    def read(self, res: torch.Tensor) -> torch.Tensor:
+        """Each residual's cluster, -1 for a determined one (after :meth:`fit`)."""
         dist = torch.cdist(res, self.centroids)  # an empty cluster's centroid is no one's
         code = dist.masked_fill(self.share <= 0, float("inf")).argmin(1)
         random = self._unpredictable(res) & (self.prior[code] > 0)
