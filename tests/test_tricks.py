@@ -267,6 +267,21 @@ def test_replace_discriminator_with_another_class_and_resume(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_replaced_discriminator_trains_in_the_runs_precision():
+    """The D swapped in by schedule.replace_d runs under the run's bfloat16 autocast as the
+    first D did (it used to fall back to float32)."""
+    sched = ("regularizers=[{name: schedule, args: {replace_d_at: 2, "
+             "replace_d: {name: toy-mlp-d, args: {hidden: 8, layers: 1}}}}]")
+    game = Game.from_config(tiny_config("train.iterations=6", "train.precision=bfloat16", sched))
+    game.play(3)
+    assert game.D[0].out_features == 8  # swapped
+    seen = []
+    hook = game.D[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    game.play(1)
+    hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+
+
 def test_virtual_batch_norm_layer_matches_the_paper_formula():
     from ganlab.models.norms import VirtualBatchNorm
     torch.manual_seed(0)

@@ -194,7 +194,9 @@ class Game:
         self.device = local_device(resolve_device(cfg.train.device))
         self.data = data if isinstance(data, Dataset) else Dataset.of(data)
         ckpt.seed_everything(cfg.seed + 104729 * self.rank)  # per-rank global RNG (dropout, GP)
-        self.players = Players(G, D, self.device)
+        # channels-last suits convolutions over any (N, C, H, W) examples, images or boards
+        channels_last = cfg.model.channels_last and self.data.examples.dim() == 4
+        self.players = Players(G, D, self.device, channels_last, cfg.train.precision)
         self.conditioning = conditioning_for(G, self.data.labels, self.data.conditions)
         self.conditioning.to(self.device)
         loss = pair or get_loss(cfg.loss.name)
@@ -214,12 +216,10 @@ class Game:
         for trick in transforms + [t for t in self.tricks if t not in transforms]:
             self._setup(trick)
         t = cfg.train
-        channels_last = cfg.model.channels_last and self.data.task.images
         self.examples = self.data.examples.to(self.device)
         if channels_last:
             self.examples = self.examples.contiguous(memory_format=torch.channels_last)
-        self.players.prepare(cfg.optim.g, cfg.optim.d, t.iterations, t.compile, channels_last,
-                             t.precision)
+        self.players.prepare(cfg.optim.g, cfg.optim.d, t.iterations, t.compile)
         self.inputs = TrainingInputs(self.examples, self.conditioning, latent, self.latent_dim,
                                      self.batch_size, self.seed, self.device, self.rank,
                                      self.world)

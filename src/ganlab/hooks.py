@@ -288,6 +288,16 @@ class TrainingContext:
         head's output, else None)."""
         return self._game.step.critic(x, cond, phase)
 
+    def in_training_format(self, module):
+        """A trick's own network (a copy of G, say) put in the memory format G and D train in
+        (channels-last under ``model.channels_last``); the module, changed in place."""
+        return self._game.players.in_format(module)
+
+    def in_training_precision(self, forward):
+        """``forward`` (a trick's own network) run in the number format G and D train in:
+        under ``train.precision: bfloat16``, bfloat16 autocast with float32 outputs."""
+        return self._game.players.in_precision(forward)
+
     def generate_chunked(self, G, z: Tensor, cond: Optional[Tensor] = None) -> Tensor:
         """``G(z, cond)`` in chunks (no graph is kept between them)."""
         return self._game.sampler.generate(G, z, cond)

@@ -75,21 +75,29 @@ class Players:
     Built in two steps: the networks first, so that the model transforms (spectral norm,
     virtual batch norm) can rewrite them; then :meth:`prepare` makes the optimizers."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, device: torch.device):
+    def __init__(self, G: nn.Module, D: nn.Module, device: torch.device,
+                 channels_last: bool = False, precision: str = "float32"):
         self.G, self.D, self.device = G.to(device), D.to(device), device
+        self.channels_last, self.precision = channels_last, precision
+
+    def in_format(self, module: nn.Module) -> nn.Module:
+        """``module`` (in place) in the memory format G and D train in."""
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+
+    def in_precision(self, forward):
+        """``forward`` run in the number format G and D train in (bfloat16 autocast with
+        float32 outputs under ``train.precision: bfloat16``; as it is otherwise)."""
+        if self.precision == "bfloat16":
+            return autocast(forward, self.device, torch.bfloat16)
+        return forward
 
     def prepare(self, optim_g: OptimizerConfig, optim_d: OptimizerConfig, total: int = 0,
-                compile: bool = False, channels_last: bool = False,
-                precision: str = "float32") -> None:
-        self.channels_last, self.total = channels_last, total
-        if channels_last:
-            self.G.to(memory_format=torch.channels_last)
-            self.D.to(memory_format=torch.channels_last)
-        self.G_fwd = torch.compile(self.G) if compile else self.G
-        self.D_fwd = torch.compile(self.D) if compile else self.D
-        if precision == "bfloat16":
-            self.G_fwd = autocast(self.G_fwd, self.device, torch.bfloat16)
-            self.D_fwd = autocast(self.D_fwd, self.device, torch.bfloat16)
+                compile: bool = False) -> None:
+        self.total = total
+        self.in_format(self.G)
+        self.in_format(self.D)
+        self.G_fwd = self.in_precision(torch.compile(self.G) if compile else self.G)
+        self.D_fwd = self.in_precision(torch.compile(self.D) if compile else self.D)
         self.schedules = [(cfg, which) for cfg, which in ((optim_g, "g"), (optim_d, "d"))
                           if cfg.decay != "none"]
         self.opt_g = make_optimizer(self.G.parameters(), optim_g, self.device)
@@ -111,10 +119,8 @@ class Players:
 
     def replace_discriminator(self, D: nn.Module, optim_cfg: OptimizerConfig) -> None:
         """Swap in a new D (already initialised) with a fresh optimizer and schedule."""
-        self.D = D.to(self.device)
-        if self.channels_last:
-            self.D.to(memory_format=torch.channels_last)
-        self.D_fwd = self.D
+        self.D = self.in_format(D.to(self.device))
+        self.D_fwd = self.in_precision(self.D)
         self.opt_d = make_optimizer(self.D.parameters(), optim_cfg, self.device)
         self.schedules = [(c, w) for c, w in self.schedules if w != "d"]
         if optim_cfg.decay != "none":
