@@ -1,6 +1,7 @@
 """How fast the Tetris emulator's networks train on this CPU in each number format: one
 forward and backward of the ``tetris`` preset's G and D on a batch of boards, in float32, with
-channels-last tensors, and under bfloat16 autocast. A speed probe for choosing a format; it
+channels-last tensors, under bfloat16 autocast, and both together (``tetris-learnt``'s
+``model.channels_last`` and ``train.precision: bfloat16``). A speed probe for choosing a format; it
 says nothing about what each format does to quality.
 
 Usage:
@@ -40,7 +41,8 @@ def main():
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, batch {n}")
     print("| format | ms per G + D forward and backward |\n|---|---|")
     for name, last, bf16 in (("float32", False, False), ("channels-last", True, False),
-                             ("bfloat16 autocast", False, True)):
+                             ("bfloat16 autocast", False, True),
+                             ("bfloat16 autocast, channels-last", True, True)):
         fmt = torch.channels_last if last else torch.contiguous_format
         G.to(memory_format=fmt)
         D.to(memory_format=fmt)

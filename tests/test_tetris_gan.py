@@ -565,6 +565,38 @@ def test_clustered_reconstruction_learns_its_reader_and_resumes_exactly(tmp_path
     assert full.history == resumed.history
 
 
+def test_the_reader_trains_in_the_runs_formats_and_resumes_exactly(tmp_path):
+    """model.channels_last applies to boards (any (N, C, H, W) examples, not only images), and
+    codes: clustered's predictor P, a copy of G, trains as G does: channels-last weights, its
+    convolutions in bfloat16 under train.precision: bfloat16; such a run resumes bit for bit."""
+    cfg = emulator_small("train.iterations=6", "train.checkpoint_every=2",
+                         "model.channels_last=true", "train.precision=bfloat16",
+                         "regularizers=[{name: reconstruction, args: {weight: 1, codes: "
+                         "clustered, warmup: 3, fit_pairs: 300}}]")
+    game = Game.from_config(cfg)
+    P = game.tricks.all[0].encoder.predictor
+    for net in (game.G, P):
+        w = net.stem.weight
+        assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    seen = []
+    hook = P.stem.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    game.play(2)  # in the warm-up: P trains
+    hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in P.parameters())
+    full = train(cfg, tmp_path / "full")
+    part = start(cfg, tmp_path / "part")
+    part.play(2)
+    resumed = resume(tmp_path / "part")
+    assert resumed.G.stem.weight.is_contiguous(memory_format=torch.channels_last)
+    renc, enc = resumed.tricks.all[0].encoder, full.tricks.all[0].encoder
+    assert enc.fitted and torch.equal(enc.centroids, renc.centroids)
+    for a, b in [(full.G, resumed.G), (enc.predictor, renc.predictor)]:
+        for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert torch.equal(x, y), k
+    assert full.history == resumed.history
+
+
 def test_settle_ends_the_warm_up_once_the_predictor_has_settled_and_resumes_exactly(tmp_path):
     cfg = emulator_small("train.iterations=12", "train.checkpoint_every=1",
                          "regularizers=[{name: reconstruction, args: {weight: 1, codes: "
@@ -675,9 +707,11 @@ def test_swap_mirror_and_shift_write_the_games_outcomes_into_altered_pairs():
     batch = StepBatch(real[sel], real[sel].clone(), None, None, None, 0, cond[sel], cond[sel])
     unread, read = rec._outcomes(batch)
     assert (unread == -1).all() and not read.any()
-    loss = rec._augmented(batch, unread, read)
-    ((z, c),), (y,) = seen, targets
-    assert len(c) == int((loss > 0).sum()) and 40 < len(c) <= 80  # altered pairs only
+    idx, z, c, y = rec._augmented_part(batch, unread, read)
+    assert len(idx) == len(c) == len(y) and 40 < len(c) <= 80  # altered pairs only
+    assert len(rec._reconstruct([(idx, z, c, y)])[0]) == len(c)
+    ((gz, gc),), (gy,) = seen, targets  # one forward of G over them, against their truths
+    assert torch.equal(gz, z) and torch.equal(gc, c) and torch.equal(gy, y)
     codes, spawn = z.argmax(1), spawned_piece(c, y)
 
     def moved(b, flip, s):  # the board b (rows, cols) mirrored, then s columns over
@@ -720,6 +754,29 @@ def test_swap_mirror_and_shift_write_the_games_outcomes_into_altered_pairs():
     with pytest.raises(ValueError, match="need codes: clustered"):
         Game.from_config(emulator_small(
             "regularizers=[{name: reconstruction, args: {codes: encoded, swap: true}}]"))
+
+
+def test_reconstruct_runs_g_once_over_all_parts_and_splits_the_losses_back():
+    """The reconstruction's parts (random pairs under their codes, altered copies, linked
+    pairs) go through G in one forward; each part gets its own per-example losses back, the
+    same as from a forward of its own."""
+    game = Game.from_config(emulator_small(
+        "regularizers=[{name: reconstruction, args: {weight: 1, codes: clustered}}]"))
+    rec = game.tricks.all[0]
+    pairs = record_pairs(9, np.random.default_rng(3))
+    cond, real = one_hot(pairs[:, 0]), one_hot(pairs[:, 1])
+    z = game.sample_latent(9, generator=torch.Generator().manual_seed(0))
+    calls = []
+    gen = game.step.generate
+    game.step.generate = lambda zz, cc: calls.append(len(zz)) or gen(zz, cc)
+    parts = [(torch.arange(3), z[:3], cond[:3], real[:3]), (torch.arange(0), z[:0], cond[:0],
+             real[:0]), (torch.arange(6), z[3:], cond[3:], real[3:])]
+    with torch.no_grad():
+        losses = rec._reconstruct(parts)
+        alone = [rec._per_example(gen(p[1], p[2]), p[3]) for p in (parts[0], parts[2])]
+    assert calls == [9] and [len(v) for v in losses] == [3, 0, 6]
+    assert torch.allclose(losses[0], alone[0], atol=1e-5)
+    assert torch.allclose(losses[2], alone[1], atol=1e-5)
 
 
 def test_swap_mirror_and_shift_resume_exactly(tmp_path):

@@ -86,6 +86,7 @@ class ResidualClusters(nn.Module):
         self.predictor, self.codes, self.threshold = predictor, int(codes), float(threshold)
         self.prior_kind, self.min_share = prior, float(min_share)
         self.coherence = float(coherence)
+        self.precision = None  # wraps the predictor's forward (mixed precision), or None
         self.register_buffer("centroids", torch.zeros(0))
         self.register_buffer("prior", torch.zeros(0))
         self.register_buffer("share", torch.zeros(0))
@@ -94,11 +95,18 @@ class ResidualClusters(nn.Module):
     def fitted(self) -> bool:
         return self.centroids.numel() > 0
 
+    def run(self, cond: torch.Tensor) -> torch.Tensor:
+        """The predictor's example for each condition (fed the zero code), with its graph: the
+        forward that trains it. ``precision``, where set, wraps the forward (the run's mixed
+        precision)."""
+        z = torch.zeros(len(cond), self.codes, device=cond.device, dtype=cond.dtype)
+        forward = self.predictor if self.precision is None else self.precision(self.predictor)
+        return forward(z, cond)
+
     @torch.no_grad()
     def predict(self, cond: torch.Tensor) -> torch.Tensor:
         """The predictor's example for each condition (fed the zero code)."""
-        z = torch.zeros(len(cond), self.codes, device=cond.device, dtype=cond.dtype)
-        return self.predictor(z, cond)
+        return self.run(cond)
 
     @torch.no_grad()
     def residual(self, cond: torch.Tensor, example: torch.Tensor) -> torch.Tensor:

@@ -218,13 +218,15 @@ class Reconstruction(Penalty, StepCallback):
         if world()[1] > 1:
             raise ValueError("codes: clustered fits its clusters in one process; under "
                              "torchrun each rank would find its own (train it on one rank)")
-        predictor = copy.deepcopy(ctx.G)  # G's architecture, its own weights from here on
+        # G's architecture, its own weights from here on, trained in G's formats
+        predictor = ctx.in_training_format(copy.deepcopy(ctx.G))
         if not any(p.requires_grad for p in predictor.parameters()):
             raise ValueError("codes: clustered trains a copy of G as its predictor, and this G "
                              "has no trainable parameters")
         self.encoder = ResidualClusters(predictor, ctx.latent_dim, self.threshold,
                                         "shares" if self.prior == "shares" else "outcomes",
                                         self.min_share, self.coherence)
+        self.encoder.precision = ctx.in_training_precision
         self.encoder_opt = torch.optim.Adam(predictor.parameters(), lr=self.encoder_lr)
         cond = ctx.conditioning.values
         if self.link and cond.shape[1:] != ctx.examples.shape[1:]:
@@ -318,27 +320,50 @@ class Reconstruction(Penalty, StepCallback):
             self.fit_info["links"] = {"pairs": len(self.links[0]),
                                       "random": int((self.links[2] >= 0).sum())}
 
-    def _clustered(self, per: Tensor, batch: StepBatch) -> Tensor:
+    def _clustered(self, per: Tensor, batch: StepBatch) -> tuple[Tensor, Optional[Tensor]]:
         """Before the warm-up's end: train P on this batch (its loss is returned added, with no
         path to G); at the end: fit the clusters; after: G's reconstruction under each random
-        pair's cluster, as ``_encoded`` does with the task's reader."""
+        pair's cluster, as ``codes: encoded`` does with the task's reader, with the altered
+        copies. Returns the per-pair losses and the linked pairs' term (None without)."""
         cond, real, enc = batch.fake_cond, batch.real, self.encoder
         if not enc.fitted and self._warm(batch.iteration):
             self._fit(batch.iteration)
         if not enc.fitted:
-            z = torch.zeros(len(cond), self.ctx.latent_dim, device=cond.device, dtype=cond.dtype)
-            p_loss = self._per_example(enc.predictor(z, cond.detach()), real).mean()
-            return per + p_loss  # P's loss on every example; only P's weights see its gradient
+            p_loss = self._per_example(enc.run(cond.detach()), real).mean()
+            return per + p_loss, None  # P's loss on every example; only P's weights see its
+            # gradient
         outcome, read = self._outcomes(batch)
-        per = self._encoded(per, batch, outcome)
+        n = len(batch.real)
+        parts = [self._encoded_part(batch, outcome)]
         if self.swap or self.mirror or self.shift:
-            per = per + self._augmented(batch, outcome, read)
-        return per
+            parts.append(self._augmented_part(batch, outcome, read))
+        linked = self._linked_parts()
+        losses = self._reconstruct(parts + linked)
+        per = per.index_put((parts[0][0],), losses[0])  # a random pair: under its outcome's code
+        for (idx, *_), loss in zip(parts[1:], losses[1:len(parts)]):
+            per = per + per.new_zeros(n).index_put((idx,), loss)
+        if not linked:
+            return per, None
+        lper = losses[len(parts)]  # the linked pairs, with their altered copies added per pair
+        for (idx, *_), loss in zip(linked[1:], losses[len(parts) + 1:]):
+            lper = lper + lper.new_zeros(len(lper)).index_put((idx,), loss)
+        return per, self.weight * lper.mean()
 
-    def _augmented(self, batch: StepBatch, outcome: Tensor, read: Tensor) -> Tensor:
-        """Per pair, the reconstruction of its ``swap``/``mirror``/``shift`` copy (0 for a pair
-        none of them alters); see the class docstring. ``read``: the pairs whose ``outcome`` P
-        read (the others G's fake got right, and are -1 unread)."""
+    def _reconstruct(self, parts: list) -> list:
+        """G's reconstruction losses of several parts, each ``(idx, codes, conditions,
+        truths)``, in one forward over all of them (one pass costs less than several small
+        ones): the per-example losses of each part, in order."""
+        sizes = [len(p[1]) for p in parts]
+        if not sum(sizes):
+            return [parts[0][1].new_zeros(0) for _ in parts]
+        codes, cond, real = (torch.cat([p[i] for p in parts]) for i in (1, 2, 3))
+        return list(self._per_example(self.ctx.generate(codes, cond), real).split(sizes))
+
+    def _augmented_part(self, batch, outcome: Tensor, read: Tensor) -> tuple:
+        """The ``swap``/``mirror``/``shift`` copies of the pairs they alter, as a part for
+        :meth:`_reconstruct` (see the class docstring): (which pairs, codes, conditions,
+        truths). ``read``: the pairs whose ``outcome`` P read (the others G's fake got right,
+        and are -1 unread)."""
         ctx, enc, gen = self.ctx, self.encoder, self.aug_gen
         cond, real = batch.fake_cond, batch.real
         n, dev = len(real), real.device
@@ -363,10 +388,7 @@ class Reconstruction(Penalty, StepCallback):
         draw = (outcome >= 0) & (moved | self.swap)  # a moved random pair takes one too
         new = torch.where(draw, drawn, outcome)
         changed = moved | (new != outcome)
-        out = real.new_zeros(n)
         idx = changed.nonzero().flatten()
-        if idx.numel() == 0:
-            return out
         c, y, was, now, f, sh = (v[idx] for v in (cond, real, outcome, new, flip, shift))
         c = _move(c, f, sh, True)  # y is a copy (indexed), written in place below
         r = now >= 0
@@ -378,14 +400,14 @@ class Reconstruction(Penalty, StepCallback):
                                     cond=c[r])
         codes = ctx.sample_latent(len(idx), generator=gen).to(real.dtype)
         codes[r] = torch.nn.functional.one_hot(now[r], ctx.latent_dim).to(real.dtype)
-        preds = ctx.generate(codes, c)
-        return out.index_put((idx,), self._per_example(preds, y))
+        return idx, codes, c, y
 
-    def _linked(self) -> Optional[Tensor]:
-        """The reconstruction of ``link`` linked pairs drawn uniformly (class docstring), with
-        the batch's augmentations; None before the fit or without links."""
+    def _linked_parts(self) -> list:
+        """``link`` linked pairs drawn uniformly (class docstring) as a part for
+        :meth:`_reconstruct`, then their altered copies as another (with the batch's
+        augmentations); none before the fit or without links."""
         if not self.link or not self.links or len(self.links[0]) == 0:
-            return None
+            return []
         ctx, gen = self.ctx, self.aug_gen
         i, j, outcome = self.links
         pick = torch.randint(len(i), (self.link,), generator=gen, device=i.device)
@@ -395,11 +417,11 @@ class Reconstruction(Penalty, StepCallback):
         codes = ctx.sample_latent(self.link, generator=gen).to(real.dtype)
         r = outcome >= 0
         codes[r] = torch.nn.functional.one_hot(outcome[r], ctx.latent_dim).to(real.dtype)
-        per = self._per_example(ctx.generate(codes, cond), real)
+        parts = [(torch.arange(self.link, device=real.device), codes, cond, real)]
         if self.swap or self.mirror or self.shift:
             pairs = SimpleNamespace(fake_cond=cond, real=real)
-            per = per + self._augmented(pairs, outcome, torch.ones_like(r))
-        return self.weight * per.mean()
+            parts.append(self._augmented_part(pairs, outcome, torch.ones_like(r)))
+        return parts
 
     def _outcomes(self, batch: StepBatch) -> tuple[Tensor, Tensor]:
         """Each pair's cluster (-1: determined), and which pairs P read. A pair whose truth G's
@@ -451,24 +473,24 @@ class Reconstruction(Penalty, StepCallback):
         if self.codes == "all":
             per, extra = self._multiple_choice(per, batch)
         elif self.codes == "encoded":
-            per = self._encoded(per, batch, self.ctx.task.encode(batch.fake_cond, batch.real))
+            outcome = self.ctx.task.encode(batch.fake_cond, batch.real)
+            part = self._encoded_part(batch, outcome)
+            per = per.index_put((part[0],), self._reconstruct([part])[0])
         elif self.codes == "clustered":
-            per = self._clustered(per, batch)
-            extra = self._linked()
+            per, extra = self._clustered(per, batch)
         loss = self.weight * per.mean()
         return loss if extra is None else loss + extra
 
-    def _encoded(self, per: Tensor, batch: StepBatch, outcome: Tensor) -> Tensor:
+    def _encoded_part(self, batch: StepBatch, outcome: Tensor) -> tuple:
+        """The random pairs (``outcome`` >= 0) under their outcomes' codes, as a part for
+        :meth:`_reconstruct`: (which pairs, codes, conditions, truths)."""
         ctx, cond, real = self.ctx, batch.fake_cond, batch.real
         if outcome.max() >= ctx.latent_dim:
             raise ValueError(f"the task names outcome {int(outcome.max())} but the latent has "
                              f"only {ctx.latent_dim} codes (latent.dim)")
         idx = (outcome >= 0).nonzero().flatten()
-        if idx.numel() == 0:
-            return per
         codes = torch.nn.functional.one_hot(outcome[idx], ctx.latent_dim).to(real.dtype)
-        preds = ctx.generate(codes, cond[idx])
-        return per.index_put((idx,), self._per_example(preds, real[idx]))
+        return idx, codes, cond[idx], real[idx]
 
     def _multiple_choice(self, per: Tensor, batch: StepBatch):
         ctx, cond, real = self.ctx, batch.fake_cond, batch.real
