@@ -118,3 +118,59 @@ def test_frozen_players_are_skipped_and_requires_grad_is_restored():
     assert all(torch.equal(a, b) for a, b in zip(d0, game.D.parameters()))
     assert len(h["g_loss"]) == 2 and not h.get("d_loss")
     assert all(p.requires_grad for p in [*game.G.parameters(), *game.D.parameters()])
+
+
+class Batches(Penalty):
+    """Keeps every phase's StepBatch."""
+
+    name = "batches"
+
+    def __init__(self):
+        self.seen = []
+
+    def d_penalty(self, batch):
+        self.seen.append(("d", batch))
+
+    def g_penalty(self, batch):
+        self.seen.append(("g", batch))
+
+
+def _counting_g(game):
+    calls = []
+    game.G.register_forward_hook(lambda m, i, o: calls.append(len(o)))
+    return calls
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_reuse_fakes_scores_the_last_critic_steps_fakes_in_the_g_phase(paired):
+    if paired:  # a paired game (Tetris): the G phase must keep the D phase's real batch too
+        from ganlab import load_config
+        cfg = load_config("tetris", ["data.args={record: 300}", "data.batch_size=8",
+                                     "train.progress=false", "train.n_critic=2",
+                                     "model.generator.args={width: 4, depth: 2}",
+                                     "train.reuse_fakes=true", "regularizers=[]"])
+    else:
+        cfg = tiny_config("train.n_critic=2", "train.reuse_fakes=true")
+    game = Game.from_config(cfg)
+    spy = Batches()
+    game.tricks.add(spy)
+    calls = _counting_g(game)
+    g0 = [p.clone() for p in game.G.parameters()]
+    game.play(2)
+    assert len(calls) == 2 * 2  # one G forward per critic step, none of its own in the G phase
+    assert [k for k, _ in spy.seen] == ["d", "d", "g"] * 2
+    for it in range(2):
+        (_, d1), (_, d2), (_, g) = spy.seen[3 * it:3 * it + 3]
+        assert d2.fake.grad_fn is None and g.fake.requires_grad  # D saw them detached
+        assert torch.equal(g.fake.detach(), d2.fake)  # the same fakes, not new ones
+        assert not torch.equal(d1.fake, d2.fake)
+        assert torch.equal(g.fake_cond, d2.fake_cond) if paired else g.fake_cond is None
+        if paired:  # the G phase's truth is the D phase's real batch
+            assert torch.equal(g.real, d2.real) and torch.equal(g.real_cond, d2.real_cond)
+    assert any(not torch.equal(a, b) for a, b in zip(g0, game.G.parameters()))  # G learnt
+    assert all(p.requires_grad for p in [*game.G.parameters(), *game.D.parameters()])
+    # without it: three forwards per iteration, and the G phase's fakes are new ones
+    plain = Game.from_config(tiny_config("train.n_critic=2"))
+    calls = _counting_g(plain)
+    plain.play(1)
+    assert len(calls) == 3

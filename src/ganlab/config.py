@@ -106,6 +106,8 @@ class WandbConfig:
 class TrainConfig:
     iterations: int = 1000
     n_critic: int = 1
+    reuse_fakes: bool = False  # the G phase scores the last D step's fakes (kept with G's graph)
+    #                            instead of generating new ones: one G forward less an iteration
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000

@@ -227,7 +227,8 @@ class Game:
                                self.latent_dim, self.tricks, self.seed, self.device,
                                t.num_samples)
         self.step = GanStep(self.players, self.inputs, loss, self.tricks, t.n_critic,
-                            keep_scores=bool(t.histogram_every or t.eval_every))
+                            keep_scores=bool(t.histogram_every or t.eval_every),
+                            reuse_fakes=t.reuse_fakes)
         self.progress = Progress()
         self.run_dir = Path(run_dir) if run_dir else None
         self.is_main = self.rank == 0

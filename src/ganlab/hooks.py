@@ -66,6 +66,8 @@ class StepBatch:
     fake_cond: Optional[Tensor] = None
     real_aux: Optional[Tensor] = None  # auxiliary head outputs (ACGAN class logits)
     fake_aux: Optional[Tensor] = None
+    index: Optional[Tensor] = None  # the real batch's rows of the training examples (what a
+    #                                 trick may key per-example state by), or None
 
 
 class Trick:

@@ -29,8 +29,12 @@ class TrainingInputs:
 
     def real_batch(self) -> tuple[Tensor, Optional[Tensor]]:
         """The next real batch and its own labels or conditions (None when unconditioned)."""
+        return self.real_rows()[:2]
+
+    def real_rows(self) -> tuple[Tensor, Optional[Tensor], Tensor]:
+        """:meth:`real_batch` with the rows of ``examples`` it holds."""
         idx = self.sampler.next_indices().to(self.device, non_blocking=True)
-        return self.examples.index_select(0, idx), self.conditioning.of_rows(idx)
+        return self.examples.index_select(0, idx), self.conditioning.of_rows(idx), idx
 
     def noise(self, n: int) -> Tensor:
         """Latents for ``n`` examples: with several ranks, this rank's slice of the global draw."""

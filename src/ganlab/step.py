@@ -13,7 +13,10 @@ The contract (what one iteration does):
    penalty's ``d_penalty``.
 2. **G phase**, once. Fresh noise (and, in a paired game, a real batch whose truth the penalties
    see); only G's parameters require gradients. G minimises ``adversarial_weight *
-   loss.generator`` plus every ``g_penalty``.
+   loss.generator`` plus every ``g_penalty``. With ``reuse_fakes`` the last critic step
+   generates its fakes with G's graph kept (D still sees them detached) and the G phase scores
+   those same fakes, conditions and real batch under the updated D instead of generating anew:
+   one G forward less per iteration, as in PyTorch's DCGAN example.
 3. In each phase, after ``backward``: under torchrun the gradients are averaged over the ranks;
    each :class:`~ganlab.hooks.StepCallback` runs ``before_update`` (closed-form gradient
    edits), the optimizer steps, then ``after_update`` (weight clipping, averages, EMA).
@@ -42,9 +45,9 @@ class GanStep:
     """One training iteration of ``players`` on ``inputs`` under ``loss`` and ``tricks``."""
 
     def __init__(self, players: Players, inputs: TrainingInputs, loss: LossPair, tricks: Tricks,
-                 n_critic: int = 1, keep_scores: bool = False):
+                 n_critic: int = 1, keep_scores: bool = False, reuse_fakes: bool = False):
         self.players, self.inputs, self.loss, self.tricks = players, inputs, loss, tricks
-        self.n_critic, self.keep_scores = n_critic, keep_scores
+        self.n_critic, self.keep_scores, self.reuse_fakes = n_critic, keep_scores, reuse_fakes
         self.last_scores: dict = {}  # D's last real/fake scores (for histograms)
 
     # --- the networks' calls -------------------------------------------------------------------
@@ -70,23 +73,34 @@ class GanStep:
         train_g = all(t.trains("g") for t in self.tricks[IterationHook])
         self.players.G.train()
         self.players.D.train()
-        out = {}
+        out, kept = {}, None
         if train_d:
             self.players.train_only("d")
-            steps = [self.d_phase(iteration) for _ in range(self.n_critic)]
+            keep = self.reuse_fakes and train_g
+            steps = [self.d_phase(iteration, keep and k == self.n_critic - 1)
+                     for k in range(self.n_critic)]
+            kept = steps[-1].pop("_kept", None)
             out.update(steps[0] if len(steps) == 1 else _mean_rows(steps))
         if train_g:
             self.players.train_only("g")
-            out.update(self.g_phase(iteration))
+            out.update(self.g_phase(iteration, kept))
         self.players.train_only(None)
         return out
 
-    def d_phase(self, iteration: int) -> dict:
+    def d_phase(self, iteration: int, keep: bool = False) -> dict:
+        """One critic step; ``keep``: generate with G's graph and return it as ``_kept``."""
         inputs = self.inputs
-        real, real_c = inputs.real_batch()
+        real, real_c, rows = inputs.real_rows()
         fake_c = inputs.fake_conditions(real.shape[0], real_c)
-        with torch.no_grad():
-            fake = self.generate(inputs.noise(real.shape[0]), fake_c)
+        kept = None
+        if keep:  # G's graph is built now and used by the G phase; D sees the fakes detached
+            self.players.train_only(None)
+            kept = (self.generate(inputs.noise(real.shape[0]), fake_c), fake_c, real, rows)
+            self.players.train_only("d")
+            fake = kept[0].detach()
+        else:
+            with torch.no_grad():
+                fake = self.generate(inputs.noise(real.shape[0]), fake_c)
         for t in self.tricks[FakeTransform]:
             fake, fake_c = t.d_fakes(fake, fake_c)
         real_scores, real_aux = self.critic(real, real_c, "real")
@@ -99,20 +113,31 @@ class GanStep:
         else:
             loss = self.loss.discriminator_with_targets(real_scores, fake_scores, *targets)
         batch = StepBatch(real, fake, real_scores, fake_scores, self._scores_fn(real_c, "real"),
-                          iteration, real_c, fake_c, real_aux, fake_aux)
+                          iteration, real_c, fake_c, real_aux, fake_aux, rows)
         if self.keep_scores:
             self.last_scores = {"real": real_scores.detach(), "fake": fake_scores.detach()}
-        return self._update("d", loss, batch)
+        out = self._update("d", loss, batch)
+        if kept is not None:
+            out["_kept"] = kept
+        return out
 
-    def g_phase(self, iteration: int) -> dict:
+    def g_phase(self, iteration: int, kept: Optional[tuple] = None) -> dict:
+        """G's step on fresh fakes, or on ``kept`` (fakes with G's graph, their conditions and
+        the real batch) from the D phase."""
         inputs = self.inputs
-        real = None
-        if inputs.conditioning.kind == "paired":  # predict for real inputs, keep their truth
-            real, fake_c = inputs.real_batch()
+        paired = inputs.conditioning.kind == "paired"
+        rows = None
+        if kept is not None:
+            fake, fake_c, real, rows = kept
+            real, rows = (real, rows) if paired else (None, None)
         else:
-            fake_c = inputs.fake_conditions(inputs.batch_size)
-        n = inputs.batch_size if real is None else real.shape[0]
-        fake = self.generate(inputs.noise(n), fake_c)
+            real = None
+            if paired:  # predict for real inputs, keep their truth
+                real, fake_c, rows = inputs.real_rows()
+            else:
+                fake_c = inputs.fake_conditions(inputs.batch_size)
+            n = inputs.batch_size if real is None else real.shape[0]
+            fake = self.generate(inputs.noise(n), fake_c)
         fake_scores, fake_aux = self.critic(fake, fake_c, "g")
         weight = 1.0
         for t in self.tricks[Penalty]:
@@ -120,7 +145,8 @@ class GanStep:
         loss = (weight * self.loss.generator(None, fake_scores) if weight
                 else fake_scores.new_zeros(()))
         batch = StepBatch(real, fake, None, fake_scores, self._scores_fn(fake_c, "g"),
-                          iteration, fake_c if real is not None else None, fake_c, None, fake_aux)
+                          iteration, fake_c if real is not None else None, fake_c, None, fake_aux,
+                          rows)
         return self._update("g", loss, batch)
 
     def _update(self, player: str, loss: Tensor, batch: StepBatch) -> dict:
