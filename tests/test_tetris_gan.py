@@ -597,6 +597,42 @@ def test_the_reader_trains_in_the_runs_formats_and_resumes_exactly(tmp_path):
     assert full.history == resumed.history
 
 
+def test_after_the_fit_a_batchs_outcomes_are_looked_up_by_its_rows_not_read_again(tmp_path):
+    """P is frozen at the fit, so every training pair is read once there (the fit pairs from
+    the residuals the fit clustered) and a batch's outcomes are a lookup by its rows
+    (StepBatch.index): no forward of P after the fit, the readings those of P's forward, and
+    the same readings after a resume."""
+    cfg = emulator_small("train.iterations=6", "train.checkpoint_every=3",
+                         "regularizers=[{name: reconstruction, args: {weight: 1, codes: "
+                         "clustered, warmup: 2, fit_pairs: 300, swap: true, mirror: true, "
+                         "shift: 2}}]")
+    game = Game.from_config(cfg)
+    rec = game.tricks.all[0]
+    rows, batches = [], []
+    spy = Penalty()
+    spy.name, spy.g_penalty = "spy", lambda b: batches.append(b)
+    game.tricks.add(spy)
+    game.play(3)  # the fit at iteration 2
+    cond, ex = game.inputs.conditioning.values, game.inputs.examples
+    assert rec.encoder.fitted and rec.readings.shape == (len(ex),)
+    fresh = rec.encoder.readings(cond, ex)  # P's forward over every pair, in chunks
+    assert (rec.readings == fresh).float().mean() >= 0.99  # (chunks differ: float rounding)
+    b = batches[-1]  # the G phase's batch carries its rows of the training set
+    assert torch.equal(b.real, ex.index_select(0, b.index))
+    assert torch.equal(b.fake_cond, cond.index_select(0, b.index))
+    calls = []
+    hook = rec.encoder.predictor.register_forward_hook(lambda m, i, o: calls.append(len(o)))
+    game.play(2)
+    hook.remove()
+    assert calls == []  # looked up, not read
+    outcome, miss, read = rec._outcomes(b)
+    assert torch.equal(outcome, rec.readings[b.index]) and read.all()
+    part = start(cfg, tmp_path / "part")
+    part.play(4)
+    resumed = resume(tmp_path / "part")  # from iteration 3, past the fit
+    assert torch.equal(resumed.tricks.all[0].readings, part.tricks.all[0].readings)
+
+
 def test_settle_ends_the_warm_up_once_the_predictor_has_settled_and_resumes_exactly(tmp_path):
     cfg = emulator_small("train.iterations=12", "train.checkpoint_every=1",
                          "regularizers=[{name: reconstruction, args: {weight: 1, codes: "
@@ -638,7 +674,8 @@ def test_settle_waits_while_the_count_rises():
     rec = game.tricks.all[0]
     script = iter([207, 271, 300, 296, 160])
     rec._fit_pairs = lambda: (None, None)
-    rec.encoder.unpredictable = lambda c, e: next(script)
+    rec.encoder.residuals = lambda c, e: None
+    rec.encoder.count_unpredictable = lambda res: next(script)
     ended = [it for it in range(2, 7) if rec._warm(it)]
     assert ended[0] == 5  # 207 -> 271 (+31%) and 271 -> 300 (+11%) go on; 300 -> 296 ends it
     assert [c for _, c in rec.counts][:4] == [207, 271, 300, 296]
@@ -705,8 +742,8 @@ def test_swap_mirror_and_shift_write_the_games_outcomes_into_altered_pairs():
     # G's fake is the truth on every pair, so _outcomes reads none of them (-1, unread): the
     # moved ones must still be read, or a spawn moved whole would move its piece too
     batch = StepBatch(real[sel], real[sel].clone(), None, None, None, 0, cond[sel], cond[sel])
-    unread, read = rec._outcomes(batch)
-    assert (unread == -1).all() and not read.any()
+    unread, miss, read = rec._outcomes(batch)
+    assert (unread == -1).all() and not read.any() and not miss.any()
     idx, z, c, y = rec._augmented_part(batch, unread, read)
     assert len(idx) == len(c) == len(y) and 40 < len(c) <= 80  # altered pairs only
     assert len(rec._reconstruct([(idx, z, c, y)])[0]) == len(c)

@@ -165,7 +165,11 @@ class ResidualClusters(nn.Module):
     def unpredictable(self, cond: torch.Tensor, example: torch.Tensor) -> int:
         """How many of these pairs the predictor cannot predict (residual over ``threshold``):
         the pairs :meth:`fit` would cluster."""
-        return int(self._unpredictable(self.residuals(cond, example)).sum())
+        return self.count_unpredictable(self.residuals(cond, example))
+
+    def count_unpredictable(self, res: torch.Tensor) -> int:
+        """How many of these residuals (:meth:`residuals`) exceed ``threshold``."""
+        return int(self._unpredictable(res).sum())
 
     def _unpredictable(self, res: torch.Tensor) -> torch.Tensor:
         """Which of these residuals (N, D) exceed ``threshold``: the random-outcome pairs."""
@@ -173,11 +177,12 @@ class ResidualClusters(nn.Module):
 
     @torch.no_grad()
     def fit(self, cond: torch.Tensor, example: torch.Tensor, seed: int,
-            restarts: int = 10) -> dict:
+            restarts: int = 10, residuals: Optional[torch.Tensor] = None) -> dict:
         """Cluster the residuals of these pairs (the best of ``restarts`` k-means runs) and set
         :attr:`prior`; returns how many pairs were random, each cluster's share of them and
-        the outcome (group of clusters) each cluster belongs to."""
-        res = self.residuals(cond, example)
+        the outcome (group of clusters) each cluster belongs to. ``residuals``: these pairs'
+        :meth:`residuals`, where the caller has them already (P's forward is not repeated)."""
+        res = self.residuals(cond, example) if residuals is None else residuals
         random = res[self._unpredictable(res)].double().cpu().numpy()
         if len(random) < self.codes:
             raise ConfigError(f"only {len(random)} of {len(cond)} pairs have an outcome the "
@@ -272,6 +277,24 @@ class ResidualClusters(nn.Module):
         if not self.fitted:  # no reading before the fit: spare P's forward
             return torch.full((len(cond),), -1, dtype=torch.long, device=cond.device)
         return self.read(self.residual(cond, example))
+
+    @torch.no_grad()
+    def readings(self, cond: torch.Tensor, example: torch.Tensor, chunk: int = 512,
+                 residuals: Optional[tuple] = None) -> torch.Tensor:
+        """:meth:`forward` of many pairs, ``chunk`` at a time. ``residuals``: ``(rows, res)``,
+        the :meth:`residuals` of some of the pairs already computed (P runs on the others)."""
+        out = torch.full((len(cond),), -1, dtype=torch.long, device=cond.device)
+        todo = torch.ones(len(cond), dtype=torch.bool, device=cond.device)
+        if residuals is not None:
+            rows, res = residuals
+            out[rows] = torch.cat([self.read(res[i:i + chunk])
+                                   for i in range(0, len(res), chunk)])
+            todo[rows] = False
+        rest = todo.nonzero().flatten()
+        for i in range(0, len(rest), chunk):
+            r = rest[i:i + chunk]
+            out[r] = self(cond.index_select(0, r), example.index_select(0, r))
+        return out
 
     def read(self, res: torch.Tensor) -> torch.Tensor:
         """Each residual's cluster, -1 for a determined one (after :meth:`fit`)."""

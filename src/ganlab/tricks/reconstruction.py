@@ -72,8 +72,11 @@ class Reconstruction(Penalty, StepCallback):
     is no outcome, clusters less than half a cell apart are one, and a code k-means
     left empty is never drawn), so ``latent.dim`` need only be at least the number of
     outcomes; ``prior: shares`` weighs each outcome cluster by its share of the random pairs;
-    ``prior: uniform`` keeps the latent's own. After the fit P reads only the pairs that G's
-    fake under the sampled code got wrong: one it got right is trained right already. What
+    ``prior: uniform`` keeps the latent's own. Since P is frozen, every training pair is read
+    once at the fit (the fit pairs from the residuals just clustered, the rest by P) and a
+    batch's outcomes are then a lookup by its rows (``StepBatch.index``), with no forward of
+    P in the steps; the reconstruction under the outcome's code is kept for the pairs that
+    G's fake under the sampled code got wrong: one it got right is trained right already. What
     the fit found (pairs read, random pairs,
     each cluster's share and outcome) is kept as ``fit_info`` and in the checkpoint. Nothing of
     the game is told to it: which pairs are random and what their outcomes are both come from
@@ -165,6 +168,9 @@ class Reconstruction(Penalty, StepCallback):
         self.settle, self.settle_every = float(settle), int(settle_every)
         self.warmup_max = int(warmup_max)
         self.counts: list = []  # (iteration, P's unpredictable pairs) at each settle check
+        self.readings: Optional[Tensor] = None  # after the fit: every training pair's outcome
+        self._settled: Optional[tuple] = None  # (iteration, residuals) of the check that ended
+        #                                        the warm-up, for the fit to reuse
         self.fit_info: dict = {}
         if kl < 0 or encoder_lr <= 0:
             raise ValueError(f"kl must be >= 0 and encoder_lr > 0; got {kl}, {encoder_lr}")
@@ -273,6 +279,7 @@ class Reconstruction(Penalty, StepCallback):
             self.encoder.load_state_dict(state["encoder"])
             if self.codes == "clustered" and self.encoder.fitted:
                 self._freeze()
+                self.readings = self._read_all()
             self.encoder_opt.load_state_dict(state["encoder_opt"])
 
     def _freeze(self) -> None:
@@ -280,15 +287,29 @@ class Reconstruction(Penalty, StepCallback):
         if self.prior != "uniform":
             self.ctx.set_latent_prior(self.encoder.prior.cpu())
 
-    def _fit_pairs(self) -> tuple[Tensor, Tensor]:
-        """Up to ``fit_pairs`` training pairs (conditions, examples): the same seeded draw at
-        every settle check and at the fit."""
+    def _fit_rows(self) -> Tensor:
+        """Which training pairs (up to ``fit_pairs``, a seeded draw) the settle checks and the
+        fit read: the same at every check and at the fit."""
         ctx = self.ctx
         gen = torch.Generator().manual_seed(derived_seed(ctx.seed, (self.key or self.name)
                                                          + "/fit"))
         idx = torch.randperm(len(ctx.examples), generator=gen)[:self.fit_pairs]
-        idx = idx.sort().values.to(ctx.device)
-        return ctx.conditioning.of_rows(idx), ctx.examples.index_select(0, idx)
+        return idx.sort().values.to(ctx.device)
+
+    def _fit_pairs(self) -> tuple[Tensor, Tensor]:
+        """The fit pairs (:meth:`_fit_rows`): (conditions, examples)."""
+        idx = self._fit_rows()
+        return self.ctx.conditioning.of_rows(idx), self.ctx.examples.index_select(0, idx)
+
+    def _read_all(self, res: Optional[Tensor] = None) -> Tensor:
+        """Every training pair's outcome as the frozen reader reads it (``res``: the fit pairs'
+        residuals, where known). P is frozen after the fit, so a pair's reading never changes:
+        read once here, a batch's outcomes are a lookup by its rows, with no forward of P."""
+        ctx, rows = self.ctx, self._fit_rows()
+        if res is None:
+            res = self.encoder.residuals(*self._fit_pairs())
+        return self.encoder.readings(ctx.conditioning.values, ctx.examples,
+                                     residuals=(rows, res))
 
     def _warm(self, iteration: int) -> bool:
         """Whether P's warm-up is over: at ``warmup`` without ``settle``; with it, from
@@ -303,15 +324,23 @@ class Reconstruction(Penalty, StepCallback):
             return True
         if (iteration - self.warmup) % self.settle_every:
             return False
-        count = self.encoder.unpredictable(*self._fit_pairs())
+        res = self.encoder.residuals(*self._fit_pairs())
+        count = self.encoder.count_unpredictable(res)
         last = self.counts[-1][1] if self.counts else None
         self.counts.append((iteration, count))
-        return last is not None and abs(count - last) <= self.settle * last
+        settled = last is not None and abs(count - last) <= self.settle * last
+        self._settled = (iteration, res) if settled else None  # P unchanged till the fit
+        return settled
 
     def _fit(self, iteration: int) -> None:
         """Cluster the residuals of the fit pairs."""
         seed = derived_seed(self.ctx.seed, (self.key or self.name) + "/kmeans")
-        self.fit_info = self.encoder.fit(*self._fit_pairs(), seed=seed)
+        res = self._settled[1] if self._settled and self._settled[0] == iteration else None
+        self._settled = None
+        if res is None:
+            res = self.encoder.residuals(*self._fit_pairs())
+        self.fit_info = self.encoder.fit(*self._fit_pairs(), seed=seed, residuals=res)
+        self.readings = self._read_all(res)
         self.fit_info.update(warmup=iteration, counts=[list(c) for c in self.counts])
         self._freeze()
         if self.link:
@@ -332,11 +361,13 @@ class Reconstruction(Penalty, StepCallback):
             p_loss = self._per_example(enc.run(cond.detach()), real).mean()
             return per + p_loss, None  # P's loss on every example; only P's weights see its
             # gradient
-        outcome, read = self._outcomes(batch)
+        altered = self.swap or self.mirror or self.shift
+        moves = self._moves(batch.fake_cond, batch.real) if altered else None
+        outcome, miss, read = self._outcomes(batch, None if moves is None else moves[2])
         n = len(batch.real)
-        parts = [self._encoded_part(batch, outcome)]
-        if self.swap or self.mirror or self.shift:
-            parts.append(self._augmented_part(batch, outcome, read))
+        parts = [self._encoded_part(batch, torch.where(miss, outcome, -1))]
+        if altered:
+            parts.append(self._augmented_part(batch, outcome, read, moves))
         linked = self._linked_parts()
         losses = self._reconstruct(parts + linked)
         per = per.index_put((parts[0][0],), losses[0])  # a random pair: under its outcome's code
@@ -359,14 +390,9 @@ class Reconstruction(Penalty, StepCallback):
         codes, cond, real = (torch.cat([p[i] for p in parts]) for i in (1, 2, 3))
         return list(self._per_example(self.ctx.generate(codes, cond), real).split(sizes))
 
-    def _augmented_part(self, batch, outcome: Tensor, read: Tensor) -> tuple:
-        """The ``swap``/``mirror``/``shift`` copies of the pairs they alter, as a part for
-        :meth:`_reconstruct` (see the class docstring): (which pairs, codes, conditions,
-        truths). ``read``: the pairs whose ``outcome`` P read (the others G's fake got right,
-        and are -1 unread)."""
-        ctx, enc, gen = self.ctx, self.encoder, self.aug_gen
-        cond, real = batch.fake_cond, batch.real
-        n, dev = len(real), real.device
+    def _moves(self, cond: Tensor, real: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Each pair's ``mirror`` and ``shift`` draw: (flip, shift in columns, moved)."""
+        gen, n, dev = self.aug_gen, len(real), real.device
         flip = (torch.rand(n, generator=gen, device=dev) < 0.5) if self.mirror \
             else torch.zeros(n, dtype=torch.bool, device=dev)
         shift = torch.zeros(n, dtype=torch.long, device=dev)
@@ -378,7 +404,18 @@ class Reconstruction(Penalty, StepCallback):
             lo, hi = left.clamp_max(self.shift), right.clamp_max(self.shift)
             u = torch.rand(n, generator=gen, device=dev)
             shift = (u * (lo + hi + 1)).floor().long().clamp_max(lo + hi) - lo
-        moved = flip | (shift != 0)
+        return flip, shift, flip | (shift != 0)
+
+    def _augmented_part(self, batch, outcome: Tensor, read: Tensor,
+                        moves: Optional[tuple] = None) -> tuple:
+        """The ``swap``/``mirror``/``shift`` copies of the pairs they alter, as a part for
+        :meth:`_reconstruct` (see the class docstring): (which pairs, codes, conditions,
+        truths). ``read``: the pairs whose ``outcome`` P read (the others G's fake got right,
+        and are -1 unread). ``moves``: :meth:`_moves`' draw, made here when None."""
+        ctx, enc, gen = self.ctx, self.encoder, self.aug_gen
+        cond, real = batch.fake_cond, batch.real
+        n, dev = len(real), real.device
+        flip, shift, moved = moves if moves is not None else self._moves(cond, real)
         unread = moved & ~read  # G may have drawn a random pair right: moved whole, its
         if unread.any():  # outcome would move off the place the game puts it, so P reads it
             outcome = outcome.clone()
@@ -423,22 +460,31 @@ class Reconstruction(Penalty, StepCallback):
             parts.append(self._augmented_part(pairs, outcome, torch.ones_like(r)))
         return parts
 
-    def _outcomes(self, batch: StepBatch) -> tuple[Tensor, Tensor]:
-        """Each pair's cluster (-1: determined), and which pairs P read. A pair whose truth G's
-        fake under the sampled code already is, cell for cell, needs no reading: its
-        reconstruction under that code is already the right one (a determined pair, or a random
-        one G drew right). So P runs only on the pairs G got wrong, a few per batch once G has
-        learnt the rule (the augmentations read the unread pairs they move)."""
+    def _outcomes(self, batch: StepBatch,
+                  also: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Each pair's cluster (-1: determined or unread), which pairs G's fake got wrong and
+        which pairs were read. A pair whose truth G's fake under the sampled code already is,
+        cell for cell, needs no reconstruction under its outcome's code: that is already the
+        right one (a determined pair, or a random one G drew right); the augmentations need the
+        pairs they move (``also``) read too. After the fit every pair's reading is a lookup by
+        the batch's rows (:meth:`_read_all`); without rows (a batch built by hand) P reads the
+        missed and ``also`` pairs in one forward."""
         cond, real = batch.fake_cond, batch.real
+        every = torch.ones(len(real), dtype=torch.bool, device=real.device)
         if self.loss != "ce":  # cells are not one-hot: no cell-for-cell reading of G's fake
-            return self.encoder(cond, real), torch.ones(len(real), dtype=torch.bool,
-                                                        device=real.device)
+            miss = every
+        else:
+            miss = (batch.fake.detach().argmax(1) != real.argmax(1)).flatten(1).any(1)
+        if self.readings is not None and batch.index is not None:  # read once, at the fit
+            return self.readings.index_select(0, batch.index), miss, every
+        if self.loss != "ce":
+            return self.encoder(cond, real), every, every
         outcome = torch.full((len(real),), -1, dtype=torch.long, device=real.device)
-        miss = (batch.fake.detach().argmax(1) != real.argmax(1)).flatten(1).any(1)
-        idx = miss.nonzero().flatten()
+        read = miss if also is None else miss | also
+        idx = read.nonzero().flatten()
         if idx.numel():
             outcome[idx] = self.encoder(cond[idx], real[idx])
-        return outcome, miss
+        return outcome, miss, read
 
     def _learned(self, batch: StepBatch) -> Tensor:
         ctx, cond, real = self.ctx, batch.fake_cond, batch.real
