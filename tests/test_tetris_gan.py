@@ -625,8 +625,9 @@ def test_after_the_fit_a_batchs_outcomes_are_looked_up_by_its_rows_not_read_agai
     game.play(2)
     hook.remove()
     assert calls == []  # looked up, not read
-    outcome, miss, read = rec._outcomes(b)
-    assert torch.equal(outcome, rec.readings[b.index]) and read.all()
+    outcome, miss, read = rec._outcomes(b, also=torch.arange(len(b.index)) < 3)
+    assert torch.equal(read, miss | (torch.arange(len(b.index)) < 3))  # missed or moved
+    assert torch.equal(outcome[read], rec.readings[b.index][read]) and (outcome[~read] == -1).all()
     part = start(cfg, tmp_path / "part")
     part.play(4)
     resumed = resume(tmp_path / "part")  # from iteration 3, past the fit

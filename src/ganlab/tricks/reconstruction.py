@@ -466,21 +466,23 @@ class Reconstruction(Penalty, StepCallback):
         which pairs were read. A pair whose truth G's fake under the sampled code already is,
         cell for cell, needs no reconstruction under its outcome's code: that is already the
         right one (a determined pair, or a random one G drew right); the augmentations need the
-        pairs they move (``also``) read too. After the fit every pair's reading is a lookup by
-        the batch's rows (:meth:`_read_all`); without rows (a batch built by hand) P reads the
-        missed and ``also`` pairs in one forward."""
+        pairs they move (``also``) read too; the others stay -1, unread (a random pair G drew
+        right and no augmentation moves is not swapped either). After the fit the readings
+        are a lookup by the batch's rows (:meth:`_read_all`); without rows (a batch built by
+        hand) P reads the missed and ``also`` pairs in one forward."""
         cond, real = batch.fake_cond, batch.real
         every = torch.ones(len(real), dtype=torch.bool, device=real.device)
         if self.loss != "ce":  # cells are not one-hot: no cell-for-cell reading of G's fake
             miss = every
         else:
             miss = (batch.fake.detach().argmax(1) != real.argmax(1)).flatten(1).any(1)
+        read = miss if also is None else miss | also
         if self.readings is not None and batch.index is not None:  # read once, at the fit
-            return self.readings.index_select(0, batch.index), miss, every
+            outcome = self.readings.index_select(0, batch.index)
+            return torch.where(read, outcome, torch.full_like(outcome, -1)), miss, read
         if self.loss != "ce":
             return self.encoder(cond, real), every, every
         outcome = torch.full((len(real),), -1, dtype=torch.long, device=real.device)
-        read = miss if also is None else miss | also
         idx = read.nonzero().flatten()
         if idx.numel():
             outcome[idx] = self.encoder(cond[idx], real[idx])
