@@ -745,7 +745,10 @@ def test_swap_mirror_and_shift_write_the_games_outcomes_into_altered_pairs():
     batch = StepBatch(real[sel], real[sel].clone(), None, None, None, 0, cond[sel], cond[sel])
     unread, miss, read = rec._outcomes(batch)
     assert (unread == -1).all() and not read.any() and not miss.any()
-    idx, z, c, y = rec._augmented_part(batch, unread, read)
+    moves = rec._moves(batch.fake_cond, batch.real)
+    outcome, miss, read = rec._outcomes(batch, also=moves[2])  # the moved ones are read
+    assert not miss.any() and torch.equal(read, moves[2])
+    idx, z, c, y = rec._augmented_part(batch, outcome, moves)
     assert len(idx) == len(c) == len(y) and 40 < len(c) <= 80  # altered pairs only
     assert len(rec._reconstruct([(idx, z, c, y)])[0]) == len(c)
     ((gz, gc),), (gy,) = seen, targets  # one forward of G over them, against their truths

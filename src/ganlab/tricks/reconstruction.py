@@ -337,9 +337,10 @@ class Reconstruction(Penalty, StepCallback):
         seed = derived_seed(self.ctx.seed, (self.key or self.name) + "/kmeans")
         res = self._settled[1] if self._settled and self._settled[0] == iteration else None
         self._settled = None
+        pairs = self._fit_pairs()
         if res is None:
-            res = self.encoder.residuals(*self._fit_pairs())
-        self.fit_info = self.encoder.fit(*self._fit_pairs(), seed=seed, residuals=res)
+            res = self.encoder.residuals(*pairs)
+        self.fit_info = self.encoder.fit(*pairs, seed=seed, residuals=res)
         self.readings = self._read_all(res)
         self.fit_info.update(warmup=iteration, counts=[list(c) for c in self.counts])
         self._freeze()
@@ -363,11 +364,11 @@ class Reconstruction(Penalty, StepCallback):
             # gradient
         altered = self.swap or self.mirror or self.shift
         moves = self._moves(batch.fake_cond, batch.real) if altered else None
-        outcome, miss, read = self._outcomes(batch, None if moves is None else moves[2])
+        outcome, miss, _ = self._outcomes(batch, None if moves is None else moves[2])
         n = len(batch.real)
         parts = [self._encoded_part(batch, torch.where(miss, outcome, -1))]
         if altered:
-            parts.append(self._augmented_part(batch, outcome, read, moves))
+            parts.append(self._augmented_part(batch, outcome, moves))
         linked = self._linked_parts()
         losses = self._reconstruct(parts + linked)
         per = per.index_put((parts[0][0],), losses[0])  # a random pair: under its outcome's code
@@ -406,21 +407,18 @@ class Reconstruction(Penalty, StepCallback):
             shift = (u * (lo + hi + 1)).floor().long().clamp_max(lo + hi) - lo
         return flip, shift, flip | (shift != 0)
 
-    def _augmented_part(self, batch, outcome: Tensor, read: Tensor,
-                        moves: Optional[tuple] = None) -> tuple:
+    def _augmented_part(self, batch, outcome: Tensor, moves: Optional[tuple] = None) -> tuple:
         """The ``swap``/``mirror``/``shift`` copies of the pairs they alter, as a part for
         :meth:`_reconstruct` (see the class docstring): (which pairs, codes, conditions,
-        truths). ``read``: the pairs whose ``outcome`` P read (the others G's fake got right,
-        and are -1 unread). ``moves``: :meth:`_moves`' draw, made here when None."""
+        truths). ``outcome`` must hold the reading of every pair that ``moves`` moves
+        (:meth:`_outcomes` with ``also``): G may have drawn a random pair right, and moved
+        whole, its outcome would move off the place the game puts it (an unread pair is -1 and
+        keeps its outcome). ``moves``: :meth:`_moves`' draw, made here when None (then every
+        pair must be read)."""
         ctx, enc, gen = self.ctx, self.encoder, self.aug_gen
         cond, real = batch.fake_cond, batch.real
         n, dev = len(real), real.device
         flip, shift, moved = moves if moves is not None else self._moves(cond, real)
-        unread = moved & ~read  # G may have drawn a random pair right: moved whole, its
-        if unread.any():  # outcome would move off the place the game puts it, so P reads it
-            outcome = outcome.clone()
-            j = unread.nonzero().flatten()
-            outcome[j] = enc(cond[j], real[j])
         drawn = torch.multinomial(enc.prior.to(dev), n, replacement=True, generator=gen)
         draw = (outcome >= 0) & (moved | self.swap)  # a moved random pair takes one too
         new = torch.where(draw, drawn, outcome)
@@ -457,7 +455,7 @@ class Reconstruction(Penalty, StepCallback):
         parts = [(torch.arange(self.link, device=real.device), codes, cond, real)]
         if self.swap or self.mirror or self.shift:
             pairs = SimpleNamespace(fake_cond=cond, real=real)
-            parts.append(self._augmented_part(pairs, outcome, torch.ones_like(r)))
+            parts.append(self._augmented_part(pairs, outcome))
         return parts
 
     def _outcomes(self, batch: StepBatch,
