@@ -34,7 +34,7 @@ def time_variant(preset: str, sets: list[str], warm: int, block: int, blocks: in
         game.play(block)
         times.append((time.perf_counter() - t0) / block)
     return {"median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times),
-            "max_ms": 1000 * max(times)}
+            "max_ms": 1000 * max(times), "threads": torch.get_num_threads()}
 
 
 def main():
@@ -48,15 +48,15 @@ def main():
     ap.add_argument("--blocks", type=int, default=5)
     args = ap.parse_args()
     print(f"# {args.preset}, {args.warm} warm-up iterations, then {args.blocks} blocks of "
-          f"{args.block}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("| variant | median ms / iteration | fastest block | slowest block | vs first |")
-    print("|---|---|---|---|---|")
+          f"{args.block}; torch {torch.__version__}")
+    print("| variant | threads | median ms / iteration | fastest block | slowest block | vs first |")
+    print("|---|---|---|---|---|---|")
     first = None
     for variant in ["", *args.variant]:
         sets = args.set + [s.strip() for s in variant.split(";") if s.strip()]
         r = time_variant(args.preset, sets, args.warm, args.block, args.blocks)
         first = first or r["median_ms"]
-        print(f"| {variant or 'the preset'} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | "
+        print(f"| {variant or 'the preset'} | {r['threads']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | "
               f"{r['max_ms']:.1f} | {r['median_ms'] / first:.2f}x |", flush=True)
 
 

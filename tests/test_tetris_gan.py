@@ -608,7 +608,7 @@ def test_after_the_fit_a_batchs_outcomes_are_looked_up_by_its_rows_not_read_agai
                          "shift: 2}}]")
     game = Game.from_config(cfg)
     rec = game.tricks.all[0]
-    rows, batches = [], []
+    batches = []
     spy = Penalty()
     spy.name, spy.g_penalty = "spy", lambda b: batches.append(b)
     game.tricks.add(spy)
