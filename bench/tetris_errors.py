@@ -3,7 +3,7 @@ its illegal rollout transitions, each sorted by the board it was given.
 
 Takes a game saved by ``bench/tetris_quality.py --save DIR`` (``DIR/PRESET-seedS.pt``) and the
 same ``--set`` overrides that trained it (the networks and tricks must match the checkpoint).
-Prints two tables:
+Prints three tables:
 
 - invalid predicted spawns on the test split (one prediction per pair, as the bench scores
   them): a stack in row 1 (board t holds a locked cell there), a change below the spawn rows,
@@ -11,11 +11,13 @@ Prints two tables:
 - the rollout's illegal transitions (the bench's rollout: same seed, same frames), grouped into
   error events (a run of illegal transitions in a row counts once) and by the top row of
   board t's stack at the event: row ``rows - 2`` is one piece on the floor, the board every
-  game passes through after its first lock.
+  game passes through after its first lock;
+- each piece alone on the floor (the first-lock board of a game that starts with it): the
+  share of G's samples there that are a legal spawn.
 
 Usage:
   python bench/tetris_errors.py SAVED.pt [--preset tetris] [--set KEY=VALUE ...]
-      [--test 5000] [--frames 5000] [--show 3]
+      [--test 5000] [--frames 5000] [--show 3] [--lock-samples 200]
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ def main():
     ap.add_argument("--test", type=int, default=5000)
     ap.add_argument("--frames", type=int, default=5000)
     ap.add_argument("--show", type=int, default=3, help="error events drawn (board t | G's)")
+    ap.add_argument("--lock-samples", type=int, default=200,
+                    help="samples of G per first-lock board")
     args = ap.parse_args()
     cfg = load_config(args.preset, ["train.progress=false", "train.eval_every=0"] + args.set)
     game = Game.from_config(cfg).load(args.saved)
@@ -91,6 +95,19 @@ def main():
     for top, n in sorted(events.items()):
         note = " (two rows high: after a first lock)" if top == pieces.rows - 2 else ""
         print(f"| {top}{note} | {n} |")
+
+    # the board every game passes through and the original layout never has as a board t
+    print(f"\n# first-lock boards: each piece alone on the floor (where its spawn columns put "
+          f"it); share of {args.lock_samples} samples of G that are a legal spawn")
+    print("| piece | " + " | ".join(pieces.names) + " |\n|---|" + "---|" * len(pieces))
+    shares = []
+    for mask in pieces.masks.astype(bool):
+        height = int(np.nonzero(mask.any(1))[0].max()) + 1
+        board = np.zeros((pieces.rows, pieces.cols), np.int32)
+        board[pieces.rows - height:] = mask[:height]
+        out = predict(game, board[None], args.lock_samples, seed=3)[0].astype(np.int32)
+        shares.append(np.mean([spawn_piece(board, o, pieces)[0] >= 0 for o in out]))
+    print("| legal spawns | " + " | ".join(f"{v:.2f}" for v in shares) + " |")
 
 
 if __name__ == "__main__":
