@@ -522,6 +522,24 @@ def test_residual_clusters_find_the_outcomes_the_predictor_cannot_tell():
     assert info["outcomes"] == 3 and min(info["coherence"]) < 0.9 <= sorted(info["coherence"])[1]
     assert (strict(cond, many)[lots] == -1).float().mean() > 0.9
     assert (strict(cond, many)[outcome >= 0] >= 0).all()
+    # as many codes as outcomes and the errors besides: k-means has one cluster too few and
+    # an outcome goes in with the errors or with another outcome; spare clusters keep every
+    # outcome apart, one code each, and the errors read as determined
+    tight = ResidualClusters(_NoChange(), codes=3).fit(cond, many, seed=0)
+    assert tight["outcomes"] < 3 or min(tight["coherence"]) < 0.9
+    roomy = ResidualClusters(_NoChange(), codes=3, clusters=6)
+    info = roomy.fit(cond, many, seed=0)
+    assert info["outcomes"] == info["codes used"] == 3 and len(info["code"]) == 6
+    assert sorted(c for c in info["code"] if c >= 0)[0] == 0 and roomy.prior.shape == (3,)
+    assert torch.allclose(roomy.prior.float(), torch.full((3,), 1 / 3))
+    read = roomy(cond, many)
+    assert (read[lots] == -1).float().mean() > 0.9
+    firsts = [read[outcome == k] for k in range(3)]
+    assert all((c == c[0]).all() and c[0] >= 0 for c in firsts)
+    assert len({int(c[0]) for c in firsts}) == 3
+    assert roomy.deltas((2, 6, 5)).shape == (3, 2, 6, 5)  # one change per code
+    with pytest.raises(ValueError, match="clusters >= codes"):
+        ResidualClusters(_NoChange(), codes=3, clusters=2)
     with pytest.raises(ValueError, match="coherence"):
         ResidualClusters(_NoChange(), codes=3, coherence=1.5)
     few = outcome >= 0
@@ -876,7 +894,8 @@ def test_link_trains_on_the_linked_pairs_and_resumes_exactly(tmp_path):
     full = train(cfg, tmp_path / "full")
     rec = full.tricks.all[0]
     links = rec.fit_info["links"]
-    assert links["pairs"] == len(rec.links[0]) > 0 and links["random"] >= 0
+    assert links["pairs"] == links["drawn from"] == len(rec.links[0]) > 0
+    assert links["random"] >= 0
     part = start(cfg, tmp_path / "part")
     part.play(4)  # past the fit: the links and the draws go through the checkpoint
     resumed = resume(tmp_path / "part")
@@ -892,3 +911,39 @@ def test_link_trains_on_the_linked_pairs_and_resumes_exactly(tmp_path):
     with pytest.raises(ValueError, match="link is a number of linked pairs"):
         Game.from_config(emulator_small(
             "regularizers=[{name: reconstruction, args: {codes: encoded, link: 8}}]"))
+
+
+def test_link_random_draws_only_the_links_to_a_random_outcome(tmp_path):
+    """``link_random`` keeps the links whose new pair the reader reads as an outcome (the
+    spawns), the ones no pair of the batch can stand for, and they go through a resume."""
+    args = ("{weight: 1, codes: clustered, warmup: 30, fit_pairs: 300, swap: true, link: 8, "
+            "link_random: true}")
+    cfg = emulator_small("train.iterations=34", "train.checkpoint_every=32",
+                         f"regularizers=[{{name: reconstruction, args: {args}}}]")
+    full = train(cfg, tmp_path / "full")
+    rec = full.tricks.all[0]
+    links = rec.fit_info["links"]
+    i, j, outcome = rec.encoder.links(rec.ctx.conditioning.values, rec.ctx.examples)  # all
+    assert links["pairs"] == len(i) and links["random"] == int((outcome >= 0).sum()) > 0
+    assert links["drawn from"] == len(rec.links[0]) == links["random"]
+    keep = outcome >= 0
+    assert all(torch.equal(a, b) for a, b in zip(rec.links, (i[keep], j[keep], outcome[keep])))
+    part = start(cfg, tmp_path / "part")
+    part.play(32)
+    resumed = resume(tmp_path / "part")
+    assert all(torch.equal(a, b) for a, b in zip(resumed.tricks.all[0].links, rec.links))
+    assert full.history == resumed.history
+    spare = train(emulator_small("train.iterations=32", "regularizers=[{name: reconstruction, "
+                                 "args: {weight: 1, codes: clustered, warmup: 30, fit_pairs: "
+                                 "300, clusters: 14}}]"), tmp_path / "spare")
+    info = spare.tricks.all[0].fit_info
+    assert len(info["code"]) == 14 and spare.tricks.all[0].encoder.prior.shape == (7,)
+    assert set(info["code"]) - {-1} == set(range(info["codes used"]))  # one code per outcome
+    for bad, match in (("codes: clustered, clusters: 3", "at least latent.dim"),
+                       ("codes: encoded, clusters: 14", "clusters is the k-means clusters")):
+        with pytest.raises(ValueError, match=match):
+            Game.from_config(emulator_small(
+                f"regularizers=[{{name: reconstruction, args: {{{bad}}}}}]"))
+    with pytest.raises(ValueError, match="link_random keeps only the random links"):
+        Game.from_config(emulator_small(
+            "regularizers=[{name: reconstruction, args: {codes: clustered, link_random: true}}]"))

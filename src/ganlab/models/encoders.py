@@ -65,6 +65,16 @@ class ResidualClusters(nn.Module):
     probability: ``"outcomes"`` gives every outcome the same share (split over its clusters by
     their sizes), ``"shares"`` is each outcome cluster's share of the random pairs.
 
+    ``clusters`` > ``codes`` runs k-means with that many clusters and gives each outcome one
+    code (the largest outcomes first, each centroid the mean residual of its clusters' pairs);
+    the clusters that hold no outcome stay as centroids after the codes, and a pair nearest
+    one of them reads as determined. With exactly as many clusters as codes, a predictor
+    that still gets some determined pairs wrong can leave one cluster too few for the
+    outcomes, and k-means then puts an outcome's pairs in with those errors, where the
+    incoherent mixture is no outcome and the outcome is lost (seen on 20,000 Tetris pairs:
+    J spawns and about 220 falls in one cluster, coherence 0.64, and J never drawn); spare
+    clusters take the errors apart from the outcomes.
+
     :meth:`with_outcome` writes a chosen outcome into a pair: the same condition's example with
     cluster j's outcome where it had cluster k's."""
 
@@ -76,14 +86,18 @@ class ResidualClusters(nn.Module):
             setattr(self, name, state[name].clone())
 
     def __init__(self, predictor: nn.Module, codes: int, threshold: float = 2.0,
-                 prior: str = "outcomes", min_share: float = 0.25, coherence: float = 0.9):
+                 prior: str = "outcomes", min_share: float = 0.25, coherence: float = 0.9,
+                 clusters: Optional[int] = None):
         super().__init__()
+        clusters = codes if clusters is None else clusters
         if codes < 2 or threshold <= 0 or prior not in self.PRIORS or not 0 <= min_share <= 1 \
-                or not 0 <= coherence <= 1:
+                or not 0 <= coherence <= 1 or clusters < codes:
             raise ValueError(f"codes >= 2, threshold > 0, prior one of {self.PRIORS}, "
-                             f"0 <= min_share <= 1 and 0 <= coherence <= 1; got {codes}, "
-                             f"{threshold}, {prior!r}, {min_share}, {coherence}")
+                             f"0 <= min_share <= 1, 0 <= coherence <= 1 and clusters >= codes; "
+                             f"got {codes}, {threshold}, {prior!r}, {min_share}, {coherence}, "
+                             f"{clusters}")
         self.predictor, self.codes, self.threshold = predictor, int(codes), float(threshold)
+        self.clusters = int(clusters)
         self.prior_kind, self.min_share = prior, float(min_share)
         self.coherence = float(coherence)
         self.precision = None  # wraps the predictor's forward (mixed precision), or None
@@ -122,7 +136,7 @@ class ResidualClusters(nn.Module):
         and the smallest of the others among the outcome clusters. So the change is the
         centroid plus the hedge estimated so. (A cell that every outcome changes has no such
         witness; a spawn region never has one.)"""
-        c = self.centroids.view((len(self.centroids),) + tuple(shape))
+        c = self.centroids[:len(self.prior)].view((len(self.prior),) + tuple(shape))
         kept = c[self.prior > 0]
         hedge = -kept.min(0).values
         hedge[0] = -kept[:, 0].max(0).values
@@ -184,46 +198,78 @@ class ResidualClusters(nn.Module):
         :meth:`residuals`, where the caller has them already (P's forward is not repeated)."""
         res = self.residuals(cond, example) if residuals is None else residuals
         random = res[self._unpredictable(res)].double().cpu().numpy()
-        if len(random) < self.codes:
+        if len(random) < self.clusters:
             raise ConfigError(f"only {len(random)} of {len(cond)} pairs have an outcome the "
                               f"predictor cannot tell (residual > {self.threshold}); "
-                              f"{self.codes} codes need at least as many: record more data or "
-                              "lower the threshold")
+                              f"{self.clusters} clusters need at least as many: record more "
+                              "data or lower the threshold")
         rng = np.random.default_rng(seed)
         best = None
         for _ in range(restarts):
             with warnings.catch_warnings():  # fewer distinct outcomes than codes: an empty
                 warnings.simplefilter("ignore")  # cluster, which the prior gives no weight
-                centroids, labels = kmeans2(random, self.codes, minit="++", seed=rng)
+                centroids, labels = kmeans2(random, self.clusters, minit="++", seed=rng)
             cost = ((random - centroids[labels]) ** 2).sum()
             if best is None or cost < best[0]:
                 best = (cost, centroids, labels)
         _, centroids, labels = best
-        share = np.bincount(labels, minlength=self.codes) / len(random)
-        coherent = _coherence(random, labels, self.codes)
+        share = np.bincount(labels, minlength=self.clusters) / len(random)
+        coherent = _coherence(random, labels, self.clusters)
         kept = (share > 0) & (share >= self.min_share * share.max()) & \
             (coherent >= self.coherence)
         if not kept.any():  # every cluster holds pairs whose changes disagree: P's errors
             raise ConfigError(
-                f"the reader's fit found no outcome: none of the {self.codes} clusters of the "
+                f"the reader's fit found no outcome: none of the {self.clusters} clusters of the "
                 f"{len(random)} pairs the predictor cannot tell is coherent (coherence >= "
                 f"{self.coherence}; the best is {coherent.max():.3f}), so the predictor has "
                 "not learnt the determined pairs yet: give it a longer warmup (or settle), "
                 "or lower coherence")
         group = _groups(centroids, kept)
         outcomes = sorted(set(group[kept].tolist()))
-        prior = np.where(kept, share, 0.0)
-        if self.prior_kind == "outcomes":  # every outcome alike, split over its clusters
-            for g in outcomes:
-                members = (group == g) & kept
-                prior[members] = share[members] / share[members].sum() / len(outcomes)
-        self.centroids = torch.as_tensor(centroids, dtype=res.dtype, device=res.device)
-        self.prior = torch.as_tensor(prior / prior.sum(), dtype=res.dtype, device=res.device)
-        self.share = torch.as_tensor(share, dtype=res.dtype, device=res.device)
-        return {"random": len(random), "pairs": len(cond), "share": share.round(4).tolist(),
+        info = {"random": len(random), "pairs": len(cond), "share": share.round(4).tolist(),
                 "coherence": coherent.round(4).tolist(),
                 "outcome": [int(g) if k else -1 for g, k in zip(group, kept)],
                 "outcomes": len(outcomes)}
+        if self.clusters > self.codes:
+            centroids, share, prior, info["code"] = self._one_code_per_outcome(
+                random, labels, share, kept, group, outcomes)
+            info["codes used"] = int((prior > 0).sum())
+        else:
+            prior = np.where(kept, share, 0.0)
+            if self.prior_kind == "outcomes":  # every outcome alike, split over its clusters
+                for g in outcomes:
+                    members = (group == g) & kept
+                    prior[members] = share[members] / share[members].sum() / len(outcomes)
+        self.centroids = torch.as_tensor(centroids, dtype=res.dtype, device=res.device)
+        self.prior = torch.as_tensor(prior / prior.sum(), dtype=res.dtype, device=res.device)
+        self.share = torch.as_tensor(share, dtype=res.dtype, device=res.device)
+        return info
+
+    def _one_code_per_outcome(self, random: np.ndarray, labels: np.ndarray, share: np.ndarray,
+                              kept: np.ndarray, group: np.ndarray, outcomes: list) -> tuple:
+        """With more clusters than codes: each outcome (a group of kept clusters) becomes one
+        code, the largest outcomes first, its centroid the mean residual of all its pairs;
+        the other clusters (P's errors, and any outcome beyond the codes) stay as centroids
+        after the codes, so that a pair near one of them reads as determined (-1). Returns
+        (centroids, share per centroid, prior over the codes, each cluster's code or -1)."""
+        order = sorted(outcomes, key=lambda g: -share[(group == g) & kept].sum())[:self.codes]
+        code = np.full(len(share), -1)
+        rows, shares = [], []
+        for c, g in enumerate(order):
+            members = np.nonzero((group == g) & kept)[0]
+            code[members] = c
+            rows.append(random[np.isin(labels, members)].mean(0))
+            shares.append(share[members].sum())
+        spare = self.codes - len(order)  # codes no outcome took: never read, never drawn
+        rows += [np.zeros_like(random[0])] * spare
+        shares += [0.0] * spare
+        rest = np.nonzero((code < 0) & (share > 0))[0]
+        centroids = np.stack(rows + [random[labels == j].mean(0) for j in rest])
+        share_all = np.array(shares + [share[j] for j in rest])
+        prior = share_all[:self.codes].copy()
+        if self.prior_kind == "outcomes":
+            prior = (prior > 0) / max(len(order), 1)
+        return centroids, share_all, prior, code.tolist()
 
     @torch.no_grad()
     def links(self, cond: torch.Tensor, example: torch.Tensor,
@@ -300,7 +346,9 @@ class ResidualClusters(nn.Module):
         """Each residual's cluster, -1 for a determined one (after :meth:`fit`)."""
         dist = torch.cdist(res, self.centroids)  # an empty cluster's centroid is no one's
         code = dist.masked_fill(self.share <= 0, float("inf")).argmin(1)
-        random = self._unpredictable(res) & (self.prior[code] > 0)
+        codes = len(self.prior)  # centroids after the codes: P's errors (``clusters``)
+        outcome = (code < codes) & (self.prior[code.clamp_max(codes - 1)] > 0)
+        random = self._unpredictable(res) & outcome
         return torch.where(random, code, torch.full_like(code, -1))
 
 
