@@ -161,7 +161,8 @@ def test_the_learnt_preset_trains_on_a_bare_folder_of_pairs_with_its_own_recipe(
     game = train(cfg, tmp_path / "run")
     rec = game.tricks.all[0]
     assert rec.encoder.fitted and 2 <= rec.fit_info["warmup"] <= 8  # settled, then fitted
-    assert len(rec.fit_info["coherence"]) == cfg.latent.dim
+    assert len(rec.fit_info["coherence"]) == spec.args["clusters"] > cfg.latent.dim  # spare
+    assert rec.fit_info["codes used"] <= cfg.latent.dim  # one code per outcome found
     assert game.G.pos.shape[-2:] == (16, 11) and game.iteration == 12
     assert (tmp_path / "run" / "checkpoints" / "latest.pt").is_file()
 
