@@ -271,6 +271,7 @@ def test_a_learnt_categorical_prior_draws_its_probabilities_and_refuses_bad_ones
             CategoricalPrior(torch.tensor(bad))
     with pytest.raises(ValueError, match="the prior has 4 categories, latent.dim is 3"):
         prior(5, 3)
+    assert prior(0, 4).shape == (0, 4)  # no draw, as the uniform samplers (a trick may ask)
     game = Game.from_config(emulator_small())
     game.set_latent_prior(torch.tensor([0.0, 0, 0, 0, 0, 0, 1]))  # training and sampling
     assert (game.sample_latent(20).argmax(1) == 6).all()

@@ -55,5 +55,7 @@ class CategoricalPrior:
                  device="cpu") -> torch.Tensor:
         if dim != len(self.probs):
             raise ValueError(f"the prior has {len(self.probs)} categories, latent.dim is {dim}")
+        if n == 0:  # as the other samplers give: torch's multinomial refuses zero draws
+            return torch.zeros(0, dim, device=device)
         idx = torch.multinomial(self.probs.to(device), n, replacement=True, generator=generator)
         return torch.nn.functional.one_hot(idx, dim).float()
