@@ -543,6 +543,20 @@ def test_residual_clusters_find_the_outcomes_the_predictor_cannot_tell():
         ResidualClusters(_NoChange(), codes=3, clusters=2)
     with pytest.raises(ValueError, match="coherence"):
         ResidualClusters(_NoChange(), codes=3, coherence=1.5)
+    # the predictor's scattered errors outnumber each outcome more than four to one: coherent
+    # clusters there are, but all under min_share of the errors' cluster, and the fit says so
+    # (it used to say that no cluster was coherent, beside "the best is 1.000")
+    noisy, errs = real.clone(), (outcome < 0).nonzero().flatten()
+    cells = torch.randint(0, 4 * 5, (len(errs), 2), generator=gen)
+    for i, pair in zip(errs, cells):
+        for c in pair.unique():
+            noisy[i, :, 2 + c // 5, c % 5] = 1 - noisy[i, :, 2 + c // 5, c % 5]
+    sub = (outcome < 0).clone()
+    for k in range(3):
+        sub[(outcome == k).nonzero().flatten()[:3]] = True
+    with pytest.raises(ConfigError, match=r"min_share \(0\.25\) of the largest \(the largest "
+                                          r"holds \d+% of the pairs, coherence 0\.\d+"):
+        ResidualClusters(_NoChange(), codes=3, clusters=6).fit(cond[sub], noisy[sub], seed=0)
     few = outcome >= 0
     few[few.nonzero()[2:].flatten()] = False
     keep = few | (outcome < 0)
