@@ -30,33 +30,29 @@ import torch.nn.functional as F
 from ganlab import load_config
 from ganlab.data import load_dataset
 from ganlab.game import build_model
-from ganlab.tetris.interactive import EVENT_NAMES
-from ganlab.tetris.interactive_metrics import actual_spawns
+from ganlab.tetris.encoding import to_boards
+from ganlab.tetris.interactive import EVENT_NAMES, N_CELLS
+from ganlab.tetris.interactive_metrics import EVENT_KEYS, actual_spawns, emulator_metrics
 from ganlab.tetris.interactive_recordings import record_transitions
-from ganlab.tetris.play_emulator import encode
+from ganlab.tetris.play_emulator import decode_events, encode
 
 TEST_SEED = 20261202  # the quality bench's test stream; no training run records from it
 
 
 def accuracies(G, boards, events, latent_dim, batch=500) -> dict:
-    """Exact-board accuracy per event over the non-spawns, and on rows 2-21 of the spawns that
-    clear rows (the spec's line-clear accuracy)."""
-    x, y = boards[:, 0], boards[:, 1]
-    spawn = torch.as_tensor(actual_spawns(x, events, y))
+    """The spec's board accuracy per event over the non-spawns and line-clear accuracy
+    (``emulator_metrics``) of G's predictions with the code at zeros."""
+    x = boards[:, 0]
     G.eval()
     with torch.no_grad():
-        p = torch.cat([G(torch.zeros(len(x[i:i + batch]), latent_dim),
-                         encode(x[i:i + batch], events[i:i + batch])).argmax(1)
-                       for i in range(0, len(x), batch)])
+        p = torch.cat([to_boards(G(torch.zeros(len(x[i:i + batch]), latent_dim),
+                                   encode(x[i:i + batch], events[i:i + batch])))
+                       for i in range(0, len(x), batch)]).numpy()
     G.train()
-    xt, yt, ev = (torch.as_tensor(v.astype(np.int64)) for v in (x, y, events))
-    exact = (p == yt).flatten(1).all(1)
-    out = {name: exact[(ev == k) & ~spawn].float().mean().item()
-           for k, name in enumerate(EVENT_NAMES) if bool(((ev == k) & ~spawn).any())}
-    clears = spawn & ~(yt[:, 2:] == xt[:, 2:]).flatten(1).all(1)
-    out["line clears"] = ((p[clears][:, 2:] == yt[clears][:, 2:]).flatten(1).all(1)
-                          .float().mean().item() if bool(clears.any()) else None)
-    out["n line clears"] = int(clears.sum())
+    m = emulator_metrics(x, events, boards[:, 1], p)
+    out = {name: m[f"board_accuracy_{key}"] for name, key in zip(EVENT_NAMES, EVENT_KEYS)}
+    out["line clears"] = m["line_clear_accuracy"]
+    out["n line clears"] = m["line_clears"]
     return out
 
 
@@ -76,12 +72,12 @@ def main():
                     latent_dim=cfg.latent.dim)
     latent = cfg.latent.dim
     # the training transitions as boards again (the dataset holds one-hot maps)
-    x = data.conditions[:, :8].argmax(1).numpy().astype(np.uint8)
-    ev = data.conditions[:, 8:13, 0, 0].argmax(1).numpy().astype(np.uint8)
+    x = to_boards(data.conditions[:, :N_CELLS]).numpy()
+    ev = decode_events(data.conditions).numpy()
     y = data.examples.argmax(1)
-    boards = np.stack([x, y.numpy().astype(np.uint8)], 1)
+    boards = np.stack([x, y.numpy().astype(x.dtype)], 1)
     spawn = torch.as_tensor(actual_spawns(x, ev, boards[:, 1]))
-    mask = torch.ones(len(x), 22, 1)
+    mask = torch.ones(len(x), x.shape[1], 1)
     mask[spawn, :2] = 0  # the new piece is the random part: not supervised
     test = record_transitions(args.test, np.random.default_rng([TEST_SEED, 0]),
                               cfg.data.args.get("player", "human"))

@@ -215,18 +215,17 @@ class ResidualClusters(nn.Module):
         _, centroids, labels = best
         share = np.bincount(labels, minlength=self.clusters) / len(random)
         coherent = _coherence(random, labels, self.clusters)
-        kept = (share > 0) & (share >= self.min_share * share.max()) & \
-            (coherent >= self.coherence)
-        if not kept.any():  # every cluster holds pairs whose changes disagree: P's errors
-            sized_best = coherent[share >= self.min_share * share.max()].max()
+        large = (share > 0) & (share >= self.min_share * share.max())
+        kept = large & (coherent >= self.coherence)
+        if not kept.any():  # every large cluster holds pairs whose changes disagree: P's errors
             raise ConfigError(
                 f"the reader's fit found no outcome: none of the {self.clusters} clusters of the "
                 f"{len(random)} pairs the predictor cannot tell is both coherent (coherence >= "
                 f"{self.coherence}) and at least min_share ({self.min_share}) of the largest "
                 f"(the largest holds {share.max():.0%} of the pairs, coherence "
                 f"{coherent[share.argmax()]:.3f}; the best coherence of a cluster large "
-                f"enough is {sized_best:.3f}), so the predictor has not learnt the determined "
-                "pairs yet: give it a longer warmup (or settle), or lower coherence")
+                f"enough is {coherent[large].max():.3f}), so the predictor has not learnt the "
+                "determined pairs yet: give it a longer warmup (or settle), or lower coherence")
         group = _groups(centroids, kept)
         outcomes = sorted(set(group[kept].tolist()))
         info = {"random": len(random), "pairs": len(cond), "share": share.round(4).tolist(),
