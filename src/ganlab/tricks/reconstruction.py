@@ -74,8 +74,8 @@ class Reconstruction(Penalty, StepCallback):
     outcomes; ``prior: shares`` weighs each outcome cluster by its share of the random pairs;
     ``prior: uniform`` keeps the latent's own. ``clusters: m`` (> ``latent.dim``) clusters
     into m and gives each outcome one code (``ResidualClusters``' ``clusters``): the spare
-    clusters take the determined pairs P still gets wrong apart from the outcomes. Since P is frozen, every training pair is read
-    once at the fit (the fit pairs from the residuals just clustered, the rest by P) and a
+    clusters take the determined pairs P still gets wrong apart from the outcomes. Since P
+    is frozen, every training pair is read once at the fit (the fit pairs from the residuals just clustered, the rest by P) and a
     batch's outcomes are then a lookup by its rows (``StepBatch.index``), with no forward of
     P in the steps; the reconstruction under the outcome's code is kept for the pairs that
     G's fake under the sampled code got wrong: one it got right is trained right already. What
